@@ -1,0 +1,1 @@
+//! The Port REST client. STUB.
