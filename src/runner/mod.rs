@@ -6,7 +6,7 @@ mod console;
 mod files;
 
 pub use console::{escape_data, escape_property, Console};
-pub use files::{random_delimiter, Outputs, StepSummary};
+pub use files::{parse_github_output, random_delimiter, Outputs, StepSummary};
 
 use crate::Env;
 
