@@ -1,0 +1,151 @@
+//! What can go wrong talking to Port, worded so that a user can act on it: Port's own error
+//! code and message, the route, and the trace id Port's support asks for.
+
+use serde_json::Value;
+
+/// A failed Port request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PortError {
+    /// Port answered with an error status.
+    #[error("Port API {status} {code}: {message} ({method} {path}{})", trace_suffix(.trace_id))]
+    Api {
+        status: u16,
+        /// Port's error code, e.g. `not_found`, `run_exhausted`.
+        code: String,
+        message: String,
+        method: String,
+        path: String,
+        trace_id: Option<String>,
+    },
+    /// No answer: connection refused or reset, TLS failure, timeout.
+    #[error("cannot reach Port: {method} {url}: {detail}")]
+    Transport {
+        method: String,
+        url: String,
+        detail: String,
+        /// The request timed out (as opposed to failing to connect).
+        timeout: bool,
+        /// The connection failed before the request could have reached Port.
+        connect: bool,
+    },
+    /// Port answered success with a body that is not what its API describes.
+    #[error("Port answered {method} {path} with {status} but an unexpected body: {detail}")]
+    Decode {
+        status: u16,
+        method: String,
+        path: String,
+        detail: String,
+    },
+}
+
+fn trace_suffix(trace_id: &Option<String>) -> String {
+    match trace_id {
+        Some(t) => format!(", trace id {t}"),
+        None => String::new(),
+    }
+}
+
+impl PortError {
+    /// Port's error code for an API error (`not_found`, `run_exhausted`, …).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            PortError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status for an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            PortError::Api { status, .. } | PortError::Decode { status, .. } => Some(*status),
+            PortError::Transport { .. } => None,
+        }
+    }
+}
+
+/// Reads Port's error body: `{"ok":false,"error":"<code>","message":"<text>"}`, where `message`
+/// may be missing and `error` may be an object `{name, message, details}`.
+pub(crate) fn parse_error_body(status: u16, body: &str) -> (String, String) {
+    let fallback_code = || match status {
+        401 => "unauthorized".to_string(),
+        404 => "not_found".to_string(),
+        413 => "payload_too_large".to_string(),
+        429 => "too_many_requests".to_string(),
+        _ => format!("http_{status}"),
+    };
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) else {
+        let text = body.trim();
+        let message = if text.is_empty() {
+            "(empty body)".to_string()
+        } else {
+            text.chars().take(300).collect()
+        };
+        return (fallback_code(), message);
+    };
+    let (code, inner_message) = match map.get("error") {
+        Some(Value::String(s)) => (s.clone(), None),
+        Some(Value::Object(e)) => (
+            e.get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(fallback_code),
+            e.get("message").and_then(Value::as_str).map(str::to_string),
+        ),
+        _ => (fallback_code(), None),
+    };
+    let message = map
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or(inner_message)
+        .unwrap_or_else(|| "(no message)".to_string());
+    (code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_with_code_and_message() {
+        let (code, msg) = parse_error_body(
+            404,
+            r#"{"ok":false,"error":"not_found","message":"Run with id \"r_x\" not found"}"#,
+        );
+        assert_eq!(code, "not_found");
+        assert_eq!(msg, "Run with id \"r_x\" not found");
+    }
+
+    #[test]
+    fn error_body_with_object_error() {
+        let (code, msg) = parse_error_body(
+            422,
+            r#"{"ok":false,"error":{"name":"invalid_request","message":"bad body","details":{}}}"#,
+        );
+        assert_eq!(code, "invalid_request");
+        assert_eq!(msg, "bad body");
+    }
+
+    #[test]
+    fn error_body_that_is_not_json() {
+        let (code, msg) = parse_error_body(502, "<html>Bad Gateway</html>");
+        assert_eq!(code, "http_502");
+        assert_eq!(msg, "<html>Bad Gateway</html>");
+    }
+
+    #[test]
+    fn api_error_display_names_route_and_trace() {
+        let e = PortError::Api {
+            status: 404,
+            code: "not_found".into(),
+            message: "Run with id \"r_x\" not found".into(),
+            method: "GET".into(),
+            path: "/v1/actions/runs/r_x".into(),
+            trace_id: Some("abc123".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Port API 404 not_found: Run with id \"r_x\" not found (GET /v1/actions/runs/r_x, trace id abc123)"
+        );
+    }
+}

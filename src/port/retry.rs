@@ -1,0 +1,335 @@
+//! When a failed Port request is sent again, and after how long.
+//!
+//! A pure policy, so every decision is testable with a fixed clock:
+//!
+//! - **What is retried.** Failures where the request may not have been processed and a later
+//!   attempt can succeed: connection failures, timeouts, and the statuses 408, 429, 500, 502,
+//!   503 and 504. Any other status is Port's considered answer and is final.
+//! - **Which routes may be repeated.** Most of what port-action sends is idempotent: reading a
+//!   run or an entity, upserting an entity with `merge=true` (the same values twice leave the
+//!   same entity), a bulk upsert, a PATCH of a run (each key is replaced by the same value), a
+//!   delete, a search, the token request. Two routes are not: posting a log line (a line posted
+//!   twice shows twice in the run's log, a visible defect) and creating a run (a second run of
+//!   the action starts). Those are retried only when the request cannot have been processed:
+//!   the connection was never made, or Port answered 429 (rate-limited requests are refused
+//!   before any work) or 503 (the service did not take the request).
+//! - **How long to wait.** Exponential backoff from [`BASE_DELAY`], doubling per attempt, capped
+//!   at [`MAX_BACKOFF`], with "equal jitter" (half fixed, half random) so that parallel jobs
+//!   hitting the same rate limit spread out. When Port says when to come back (`Retry-After`
+//!   in seconds or as an HTTP date, or `x-ratelimit-reset` as seconds-until-reset or as epoch
+//!   seconds) that wait is used instead, capped at [`MAX_SERVER_DELAY`].
+//! - **How often, and until when.** At most `maxAttempts` attempts per request, and never a
+//!   wait that would end past the step's deadline: the step then fails with the last error.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// First backoff: Port's documentation recommends 1 s, doubling.
+pub const BASE_DELAY: Duration = Duration::from_secs(1);
+/// Longest computed backoff between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(16);
+/// Longest wait honoured when the server names one (`Retry-After`, `x-ratelimit-reset`).
+pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
+/// `x-ratelimit-reset` values above this are epoch seconds, below it seconds-until-reset.
+const EPOCH_THRESHOLD: u64 = 1_000_000_000;
+
+/// Whether a route may be sent twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Sending it twice has the effect of sending it once.
+    Idempotent,
+    /// Sending it twice does it twice (a log line, a new run).
+    Once,
+}
+
+/// How an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No connection was made (refused, DNS, TLS handshake): Port never saw the request.
+    Connect,
+    /// The request was sent but no complete answer came in time, or the connection dropped.
+    Interrupted,
+    /// Port answered with this status.
+    Status(u16),
+}
+
+/// Statuses after which another attempt can succeed.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Whether `failure` on a route of kind `repeat` is worth another attempt.
+pub fn should_retry(failure: Failure, repeat: Repeat) -> bool {
+    match (failure, repeat) {
+        (Failure::Connect, _) => true,
+        (Failure::Interrupted, Repeat::Idempotent) => true,
+        (Failure::Interrupted, Repeat::Once) => false,
+        (Failure::Status(s), Repeat::Idempotent) => is_transient_status(s),
+        (Failure::Status(s), Repeat::Once) => matches!(s, 429 | 503),
+    }
+}
+
+/// The backoff before attempt `attempt + 1` (attempts count from 1), with `jitter` in `[0, 1)`.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let exp = BASE_DELAY
+        .saturating_mul(
+            1u32.checked_shl(attempt.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        )
+        .min(MAX_BACKOFF);
+    let half = exp / 2;
+    half + half.mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+/// `Retry-After`: delta seconds, or an HTTP date (IMF-fixdate, as RFC 9110 requires senders to
+/// use). A date in the past means now.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_imf_fixdate(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `x-ratelimit-reset`: seconds until the window resets, or the reset time as epoch seconds
+/// (Port's documentation says epoch; its Terraform provider reads seconds: accept both).
+pub fn parse_ratelimit_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let n = value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)?;
+    if n as u64 > EPOCH_THRESHOLD {
+        let at = UNIX_EPOCH + Duration::from_secs_f64(n);
+        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    } else {
+        Some(Duration::from_secs_f64(n))
+    }
+}
+
+/// The wait the server asked for, if any, capped at [`MAX_SERVER_DELAY`].
+pub fn server_delay(
+    retry_after: Option<&str>,
+    ratelimit_reset: Option<&str>,
+    now: SystemTime,
+) -> Option<Duration> {
+    retry_after
+        .and_then(|v| parse_retry_after(v, now))
+        .or_else(|| ratelimit_reset.and_then(|v| parse_ratelimit_reset(v, now)))
+        .map(|d| d.min(MAX_SERVER_DELAY))
+}
+
+/// The wait before the next attempt, or `None` to give up: after `attempt` attempts out of
+/// `max_attempts`, with `left` before the step's deadline.
+pub fn next_delay(
+    attempt: u32,
+    max_attempts: u32,
+    failure: Failure,
+    repeat: Repeat,
+    server_delay: Option<Duration>,
+    left: Duration,
+    jitter: f64,
+) -> Option<Duration> {
+    if attempt >= max_attempts || !should_retry(failure, repeat) {
+        return None;
+    }
+    let wait = server_delay.unwrap_or_else(|| backoff(attempt, jitter));
+    (wait < left).then_some(wait)
+}
+
+/// A number in `[0, 1)` for jitter; randomness from the standard library's hasher keys.
+pub fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Parses `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn parse_imf_fixdate(s: &str) -> Option<SystemTime> {
+    let rest = s.split_once(", ")?.1;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':');
+    let (h, m, sec): (u64, u64, u64) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day as i64);
+    let secs = days.checked_mul(86_400)? + (h * 3600 + m * 60 + sec) as i64;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-26T12:00:00Z.
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_694_400)
+    }
+
+    #[test]
+    fn transient_statuses_are_retried_and_others_are_final() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(should_retry(Failure::Status(s), Repeat::Idempotent), "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 413, 422, 501] {
+            assert!(!should_retry(Failure::Status(s), Repeat::Idempotent), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_log_line_is_repeated_only_when_port_cannot_have_taken_it() {
+        assert!(should_retry(Failure::Connect, Repeat::Once));
+        assert!(should_retry(Failure::Status(429), Repeat::Once));
+        assert!(should_retry(Failure::Status(503), Repeat::Once));
+        assert!(!should_retry(Failure::Interrupted, Repeat::Once));
+        assert!(!should_retry(Failure::Status(500), Repeat::Once));
+        assert!(!should_retry(Failure::Status(502), Repeat::Once));
+        assert!(!should_retry(Failure::Status(504), Repeat::Once));
+        assert!(should_retry(Failure::Interrupted, Repeat::Idempotent));
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_with_equal_jitter_and_a_cap() {
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(500));
+        assert!(backoff(1, 0.999_999) < Duration::from_secs(1));
+        assert_eq!(backoff(2, 0.0), Duration::from_secs(1));
+        assert_eq!(backoff(3, 0.5), Duration::from_secs(3));
+        assert_eq!(backoff(10, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(64, 1.0), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_an_http_date() {
+        assert_eq!(parse_retry_after("7", now()), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Thu, 26 Nov 2026 12:00:30 GMT", now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 26 Nov 2026 11:00:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now()), None);
+        assert_eq!(
+            parse_retry_after("Thu, 26 Foo 2026 12:00:30 GMT", now()),
+            None
+        );
+    }
+
+    #[test]
+    fn ratelimit_reset_as_delta_or_epoch() {
+        assert_eq!(
+            parse_ratelimit_reset("12", now()),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            parse_ratelimit_reset("1795694405", now()),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(parse_ratelimit_reset("-3", now()), None);
+        assert_eq!(parse_ratelimit_reset("x", now()), None);
+    }
+
+    #[test]
+    fn server_delays_are_capped_and_retry_after_wins() {
+        assert_eq!(
+            server_delay(Some("3600"), None, now()),
+            Some(MAX_SERVER_DELAY)
+        );
+        assert_eq!(
+            server_delay(Some("2"), Some("30"), now()),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            server_delay(None, Some("30"), now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(server_delay(None, None, now()), None);
+    }
+
+    #[test]
+    fn attempts_and_the_deadline_bound_the_retries() {
+        let left = Duration::from_secs(60);
+        let f = Failure::Status(503);
+        assert_eq!(
+            next_delay(1, 5, f, Repeat::Idempotent, None, left, 0.0),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            next_delay(5, 5, f, Repeat::Idempotent, None, left, 0.0),
+            None
+        );
+        assert_eq!(
+            next_delay(
+                1,
+                5,
+                f,
+                Repeat::Idempotent,
+                Some(Duration::from_secs(61)),
+                left,
+                0.0
+            ),
+            None,
+            "a wait past the deadline is not made"
+        );
+        assert_eq!(
+            next_delay(
+                1,
+                5,
+                Failure::Status(404),
+                Repeat::Idempotent,
+                None,
+                left,
+                0.0
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn jitter_is_in_range() {
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
+    }
+}
