@@ -1,9 +1,185 @@
-//! The operations. STUB.
+//! The operations, and the step that runs one: read the inputs, find the Port run, do the
+//! operation, report to the run, and write outputs and the job summary. Everything that can
+//! be checked without Port is checked before the first request.
 
+mod bulk;
+mod entity;
+mod run;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use crate::event;
+use crate::inputs::{self, Inputs, Operation};
+use crate::port::{self, humantime, PortClient};
+use crate::runner::{Console, JobContext, Outputs, StepSummary};
 use crate::Env;
 
-/// Runs one step: reads inputs, resolves the run, performs the operation, writes outputs.
+/// The Port run this step reports to, and where its id came from.
+#[derive(Debug, Clone)]
+pub struct ResolvedRun {
+    pub id: String,
+    /// `input 'runId'`, or the event path such as `inputs.port_context.runId`.
+    pub source: String,
+}
+
+/// Everything one step works with.
+pub struct Step {
+    pub inputs: Inputs,
+    pub job: JobContext,
+    pub console: Arc<Console>,
+    pub client: Arc<PortClient>,
+    pub outputs: Outputs,
+    /// The run this step reports to, when one was given or found.
+    pub run: Option<ResolvedRun>,
+    /// Markdown list items for the job summary, in order.
+    pub summary: Vec<String>,
+}
+
+impl Step {
+    /// Sets an output, reporting a write failure with the file's path.
+    pub fn output(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
+        self.outputs
+            .set(name, value)
+            .with_context(|| format!("cannot write output '{name}' to $GITHUB_OUTPUT"))
+    }
+
+    /// Adds a line to the job summary.
+    pub fn note(&mut self, markdown: impl Into<String>) {
+        self.summary.push(markdown.into());
+    }
+}
+
+/// Runs one step with the environment `env`: the whole job of the binary. Errors are printed
+/// as an `::error::` annotation here (with secrets redacted) and returned for the exit code.
 pub async fn run(env: &Env) -> anyhow::Result<()> {
-    let _ = env;
-    Ok(())
+    let job = JobContext::from_env(env);
+    let console = Arc::new(Console::new(job.debug));
+    let result = match prepare(env, job.clone(), console.clone()) {
+        Ok(mut step) => {
+            let deadline = step.inputs.timeout;
+            let outcome = match tokio::time::timeout(deadline, execute(&mut step)).await {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!(
+                    "the step did not finish within its deadline of {} (input 'timeout')",
+                    humantime(deadline)
+                )),
+            };
+            write_summary(&step, outcome.as_ref().err());
+            outcome
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        console.error(Some("port-action failed"), &format!("{e:#}"));
+    }
+    result
+}
+
+/// Validates everything that needs no request: inputs, the event payload, the run.
+fn prepare(env: &Env, job: JobContext, console: Arc<Console>) -> anyhow::Result<Step> {
+    let inputs = inputs::parse(env)?;
+    console.add_mask(&inputs.credentials.client_secret);
+    let run = resolve_run(&inputs, &job)?;
+    if run.is_none() && inputs.operation == Operation::PatchRun {
+        anyhow::bail!(
+            "input 'runId' is required for PATCH_RUN: it was not given and the event payload \
+             has no Port run id (looked for runId, run_id, context.runId and run.id in the \
+             workflow_dispatch inputs, and for inputs named runId, run_id or port_run_id)"
+        );
+    }
+    let limits = port::Limits {
+        request_timeout: inputs.request_timeout,
+        max_attempts: inputs.max_attempts,
+        deadline: Instant::now() + inputs.timeout,
+    };
+    let client = Arc::new(PortClient::new(
+        &inputs.api_base,
+        inputs.credentials.clone(),
+        limits,
+        console.clone(),
+    )?);
+    let outputs = Outputs::new(job.output_path.as_ref().map(PathBuf::from));
+    Ok(Step {
+        inputs,
+        job,
+        console,
+        client,
+        outputs,
+        run,
+        summary: Vec::new(),
+    })
+}
+
+/// The `runId` input wins; otherwise the run id in the workflow's event payload.
+fn resolve_run(inputs: &Inputs, job: &JobContext) -> anyhow::Result<Option<ResolvedRun>> {
+    if let Some(id) = &inputs.run_id {
+        return Ok(Some(ResolvedRun {
+            id: id.clone(),
+            source: "input 'runId'".into(),
+        }));
+    }
+    let Some(path) = &job.event_path else {
+        return Ok(None);
+    };
+    let payload = event::load(path)?;
+    Ok(event::find_run_id(&payload)?.map(|f| ResolvedRun {
+        id: f.id,
+        source: f.source,
+    }))
+}
+
+async fn execute(step: &mut Step) -> anyhow::Result<()> {
+    if let Some(run) = step.run.clone() {
+        step.console
+            .info(&format!("Port run {} (from {})", run.id, run.source));
+        // CREATE_RUN's `runId` output is the run it creates.
+        if step.inputs.operation != Operation::CreateRun {
+            step.output("runId", &run.id)?;
+        }
+        let url = port::run_url(&step.inputs.api_base, &run.id);
+        step.output("runUrl", &url)?;
+    }
+    let result = match step.inputs.operation {
+        Operation::Upsert => entity::upsert(step).await,
+        Operation::Get => entity::get(step).await,
+        Operation::Search => entity::search(step).await,
+        Operation::Delete => entity::delete(step).await,
+        Operation::BulkUpsert => bulk::bulk_upsert(step).await,
+        Operation::CreateRun => run::create_run(step).await,
+        // PATCH_RUN is the report alone.
+        Operation::PatchRun => Ok(()),
+    };
+    // Every operation reports to its run: the log line, and the status when one is given.
+    let reported = run::report(step, result.as_ref().err()).await;
+    result?;
+    reported
+}
+
+/// Appends this step's section to the job summary, on success and on failure alike.
+fn write_summary(step: &Step, error: Option<&anyhow::Error>) {
+    let path = step.job.summary_path.as_ref().map(PathBuf::from);
+    if path.is_none() {
+        return;
+    }
+    let mut md = format!("### Port: {}\n\n", step.inputs.operation.as_str());
+    for line in &step.summary {
+        md.push_str(&format!("- {line}\n"));
+    }
+    if let Some(e) = error {
+        md.push_str(&format!(
+            "\n> [!CAUTION]\n> {}\n",
+            step.console.redact(&format!("{e:#}")).replace('\n', "\n> ")
+        ));
+    }
+    md.push('\n');
+    if let Err(e) = StepSummary::new(path).append(&md) {
+        step.console.warning(
+            Some("job summary"),
+            &format!("cannot write the job summary: {e}"),
+        );
+    }
 }

@@ -1,0 +1,379 @@
+//! Reporting to a Port action run (log lines, status, label, summary, links) and creating
+//! runs. A PATCH replaces every key it sends, so links are always the union of what the run
+//! already had, what the step was given, and this job's URL.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+use super::Step;
+use crate::inputs::Status;
+use crate::port::{self, humantime, PortError};
+
+/// Run statuses in which a run is still open.
+const OPEN_STATUSES: [&str; 2] = ["IN_PROGRESS", "WAITING_FOR_APPROVAL"];
+
+/// First pause between two polls of a run CREATE_RUN waits for.
+const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Longest pause between two polls.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Reports the step to its run, if it has one: the `logMessage` input as a log line, and the
+/// run's changes (status, label, summary, links). `failure` is the error of the operation that
+/// ran before; with a `status` input the run is then finished as `FAILURE` with that error as
+/// its summary, so it does not stay `IN_PROGRESS` because the step died.
+pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow::Result<()> {
+    let Some(run) = step.run.clone() else {
+        return Ok(());
+    };
+    if failure.is_none() {
+        if let Some(message) = step.inputs.log_message.clone() {
+            post_log(step, &run.id, &message).await?;
+        }
+    }
+    let inputs = &step.inputs;
+    let (status, summary) = match (failure, inputs.status) {
+        (Some(e), Some(_)) => (
+            Some(Status::Failure),
+            Some(step.console.redact(&format!("{e:#}"))),
+        ),
+        (Some(_), None) => return Ok(()),
+        (None, status) => (status, inputs.summary.clone()),
+    };
+    let changes_run = status.is_some()
+        || inputs.status_label.is_some()
+        || summary.is_some()
+        || !inputs.link.is_empty()
+        || inputs.external_run_id.is_some();
+    if !changes_run {
+        return Ok(());
+    }
+    update_run(step, &run.id, status, summary).await
+}
+
+/// `POST /v1/actions/runs/{id}/logs`. A run that has already ended refuses logs: that is a
+/// warning, not a failure of the step.
+async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Result<()> {
+    let body = json!({ "message": message });
+    match step
+        .client
+        .call(
+            Method::POST,
+            &["actions", "runs", run_id, "logs"],
+            &[],
+            Some(&body),
+        )
+        .await
+    {
+        Ok(_) => {
+            step.output("logMessage", message)?;
+            step.note(format!("Log line posted to run {}", run_link(step, run_id)));
+            Ok(())
+        }
+        Err(e) if e.code() == Some("run_exhausted") => {
+            let text = format!(
+                "Port run {run_id} has already ended, so it takes no more log lines; \
+                 this one was not added: {message:?}"
+            );
+            step.console.warning(Some("Port run already ended"), &text);
+            step.note(format!("⚠️ {text}"));
+            Ok(())
+        }
+        Err(e) => Err(e).context(format!("cannot post the log line to Port run {run_id}")),
+    }
+}
+
+/// Reads the run (for its links and state) when links are to be sent, then PATCHes it.
+async fn update_run(
+    step: &mut Step,
+    run_id: &str,
+    mut status: Option<Status>,
+    summary: Option<String>,
+) -> anyhow::Result<()> {
+    let inputs = &step.inputs;
+    let job_url = if inputs.add_job_link {
+        step.job.job_url(inputs.job_id.as_deref())
+    } else {
+        None
+    };
+    let mut wanted: Vec<String> = inputs.link.clone();
+    wanted.extend(job_url);
+    let mut links = None;
+    if !wanted.is_empty() {
+        let current = get_run(step, run_id).await?;
+        let current_status = current.get("status").and_then(Value::as_str).unwrap_or("");
+        if let Some(s) = status {
+            if !current_status.is_empty() && !OPEN_STATUSES.contains(&current_status) {
+                let text = format!(
+                    "Port run {run_id} had already ended with {current_status}; its status was \
+                     left as it is instead of being set to {}",
+                    s.port_value()
+                );
+                step.console.warning(Some("Port run already ended"), &text);
+                step.note(format!("⚠️ {text}"));
+                status = None;
+            }
+        }
+        links = Some(union_links(current.get("link"), &wanted));
+    }
+    let inputs = &step.inputs;
+    let mut body = Map::new();
+    if let Some(s) = status {
+        body.insert("status".into(), json!(s.port_value()));
+    }
+    let label = inputs
+        .status_label
+        .clone()
+        .or_else(|| status.and_then(Status::default_label).map(str::to_string));
+    if let Some(l) = &label {
+        body.insert("statusLabel".into(), json!(l));
+    }
+    let summary = summary.or_else(|| status.map(|s| generated_summary(step, s)));
+    if let Some(s) = &summary {
+        body.insert("summary".into(), json!(s));
+    }
+    if let Some(l) = &links {
+        body.insert("link".into(), json!(l));
+    }
+    if let Some(e) = &step.inputs.external_run_id {
+        body.insert("externalRunId".into(), json!(e));
+    }
+    if body.is_empty() {
+        return Ok(());
+    }
+    let body = Value::Object(body);
+    step.client
+        .call(
+            Method::PATCH,
+            &["actions", "runs", run_id],
+            &[],
+            Some(&body),
+        )
+        .await
+        .map_err(explain_patch_error)
+        .with_context(|| format!("cannot update Port run {run_id}"))?;
+    if let Some(l) = &links {
+        step.output("link", &serde_json::to_string(l)?)?;
+    }
+    let run = run_link(step, run_id);
+    match status {
+        Some(s) => step.note(format!(
+            "Run {run} finished: **{}**{}",
+            s.port_value(),
+            label.map(|l| format!(" ({l})")).unwrap_or_default()
+        )),
+        None => step.note(format!("Run {run} updated")),
+    }
+    if let Some(s) = &summary {
+        step.note(format!("Run summary: {s}"));
+    }
+    if let Some(l) = &links {
+        step.note(format!(
+            "Run links: {}",
+            l.iter()
+                .map(|u| format!("<{u}>"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Adds a plain-words explanation to the errors a PATCH of a run is known for.
+fn explain_patch_error(e: PortError) -> anyhow::Error {
+    match e.code() {
+        Some("run_synchronized_error") => anyhow::Error::new(e).context(
+            "this run belongs to a synchronized (webhook) action, whose status Port sets by \
+             itself; report with logs only, or make the action asynchronous",
+        ),
+        _ => anyhow::Error::new(e),
+    }
+}
+
+/// `GET /v1/actions/runs/{id}?version=v2`: the run object.
+async fn get_run(step: &Step, run_id: &str) -> anyhow::Result<Value> {
+    let answer = step
+        .client
+        .call(
+            Method::GET,
+            &["actions", "runs", run_id],
+            &[("version", "v2".into())],
+            None,
+        )
+        .await
+        .with_context(|| format!("cannot read Port run {run_id}"))?;
+    answer
+        .get("run")
+        .cloned()
+        .with_context(|| format!("Port's answer for run {run_id} has no \"run\""))
+}
+
+/// The links already on the run, then the wanted ones, each once, in order.
+fn union_links(current: Option<&Value>, wanted: &[String]) -> Vec<String> {
+    let mut links: Vec<String> = match current {
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for w in wanted {
+        if !links.contains(w) {
+            links.push(w.clone());
+        }
+    }
+    links
+}
+
+/// "GitHub Actions job `deploy` in acme/payments succeeded (run 1234, attempt 1)".
+fn generated_summary(step: &Step, status: Status) -> String {
+    let job = &step.job;
+    let mut s = "GitHub Actions job".to_string();
+    if let Some(name) = &job.job {
+        s.push_str(&format!(" `{name}`"));
+    }
+    if let Some(repo) = &job.repository {
+        s.push_str(&format!(" in {repo}"));
+    }
+    s.push(' ');
+    s.push_str(status.verb());
+    if let Some(run) = &job.run_id {
+        s.push_str(&format!(
+            " (run {run}, attempt {})",
+            job.run_attempt.as_deref().unwrap_or("1")
+        ));
+    }
+    s
+}
+
+fn run_link(step: &Step, run_id: &str) -> String {
+    format!(
+        "[{run_id}]({})",
+        port::run_url(&step.inputs.api_base, run_id)
+    )
+}
+
+/// CREATE_RUN: `POST /v1/actions/{action}/runs`; with `wait`, polls the new run until it ends.
+pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
+    let action = step
+        .inputs
+        .action
+        .clone()
+        .context("input 'action' is required for CREATE_RUN")?;
+    let mut body = Map::new();
+    body.insert(
+        "properties".into(),
+        Value::Object(step.inputs.properties.clone().unwrap_or_default()),
+    );
+    if let Some(id) = &step.inputs.identifier {
+        body.insert("entity".into(), json!(id));
+    }
+    let answer = step
+        .client
+        .call(
+            Method::POST,
+            &["actions", &action, "runs"],
+            &[],
+            Some(&Value::Object(body)),
+        )
+        .await
+        .with_context(|| format!("cannot create a run of Port action '{action}'"))?;
+    let new_id = answer
+        .pointer("/run/id")
+        .and_then(Value::as_str)
+        .with_context(|| format!("Port's answer for a new run of '{action}' has no run.id"))?
+        .to_string();
+    step.output("runId", &new_id)?;
+    let url = port::run_url(&step.inputs.api_base, &new_id);
+    step.output("runUrl", &url)?;
+    step.note(format!(
+        "Run [{new_id}]({url}) of action `{action}` created"
+    ));
+    let waited = if step.inputs.wait {
+        Some(wait_for_run(step, &new_id).await)
+    } else {
+        None
+    };
+    match waited {
+        Some(Ok(status)) if status == "FAILURE" => {
+            anyhow::bail!("Port run {new_id} of action '{action}' ended with FAILURE")
+        }
+        Some(Err(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Polls the run until it leaves the open statuses or `waitTimeout` passes; writes `status`.
+async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let limit = step.inputs.wait_timeout;
+    let mut pause = FIRST_POLL_INTERVAL;
+    step.console.info(&format!(
+        "Waiting for Port run {run_id} to end (at most {})",
+        humantime(limit)
+    ));
+    loop {
+        let run = get_run(step, run_id).await?;
+        let status = run
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if !status.is_empty() && !OPEN_STATUSES.contains(&status.as_str()) {
+            step.output("status", &status)?;
+            step.note(format!(
+                "Run {} ended: **{status}** after {}",
+                run_link(step, run_id),
+                humantime(started.elapsed())
+            ));
+            return Ok(status);
+        }
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            step.output("status", &status)?;
+            anyhow::bail!(
+                "Port run {run_id} was still {status} after {} (input 'waitTimeout')",
+                humantime(limit)
+            );
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 3 / 2).min(MAX_POLL_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_what_the_run_had_and_add_each_new_one_once() {
+        let current = json!(["https://github.com/a/b/actions/runs/1", "https://x"]);
+        let wanted = vec![
+            "https://x".to_string(),
+            "https://github.com/a/b/actions/runs/1/job/7".to_string(),
+        ];
+        assert_eq!(
+            union_links(Some(&current), &wanted),
+            vec![
+                "https://github.com/a/b/actions/runs/1",
+                "https://x",
+                "https://github.com/a/b/actions/runs/1/job/7"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_link_string_on_the_run_is_kept() {
+        let current = json!("https://github.com/a/b/actions/runs/1");
+        assert_eq!(
+            union_links(Some(&current), &["https://y".to_string()]),
+            vec!["https://github.com/a/b/actions/runs/1", "https://y"]
+        );
+        assert_eq!(union_links(None, &[]), Vec::<String>::new());
+    }
+}
