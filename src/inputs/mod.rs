@@ -1,7 +1,6 @@
 //! The step's inputs: read from `INPUT_*` into strings (the runner sets every declared input,
 //! so `""` means absent), then validated into typed values before any request is sent. Every
 //! error names the input and what was wrong with it.
-//! STUB: types are final, parsing is to be implemented.
 
 mod json;
 
@@ -10,6 +9,7 @@ pub use json::parse_json_input;
 use std::fmt;
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::Env;
@@ -164,6 +164,1314 @@ impl InputError {
 
 /// Reads and validates every input from `INPUT_*` variables in `env`.
 pub fn parse(env: &Env) -> Result<Inputs, InputError> {
-    let _ = env;
-    Err(InputError::new("operation", "STUB"))
+    let raw: Raw = envy::prefixed("INPUT_")
+        .from_iter(env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .map_err(|e| InputError::new("operation", format!("could not be read: {e}")))?;
+    validate(raw)
+}
+
+/// Every input as the runner passes it: a string, `""` when not given. envy lower-cases the
+/// variable names, so `INPUT_CLIENTID` fills `clientid`.
+#[derive(Debug, Default, Deserialize)]
+struct Raw {
+    baseurl: Option<String>,
+    clientid: Option<String>,
+    clientsecret: Option<String>,
+    operation: Option<String>,
+    identifier: Option<String>,
+    title: Option<String>,
+    icon: Option<String>,
+    blueprint: Option<String>,
+    properties: Option<String>,
+    team: Option<String>,
+    relations: Option<String>,
+    runid: Option<String>,
+    entities: Option<String>,
+    query: Option<String>,
+    include: Option<String>,
+    status: Option<String>,
+    logmessage: Option<String>,
+    link: Option<String>,
+    summary: Option<String>,
+    externalrunid: Option<String>,
+    action: Option<String>,
+    delete_dependents: Option<String>,
+    createmissingrelatedentities: Option<String>,
+    statuslabel: Option<String>,
+    region: Option<String>,
+    jobid: Option<String>,
+    addjoblink: Option<String>,
+    concurrency: Option<String>,
+    wait: Option<String>,
+    waittimeout: Option<String>,
+    requesttimeout: Option<String>,
+    timeout: Option<String>,
+    maxattempts: Option<String>,
+}
+
+/// A given input, trimmed as `@actions/core` does; `""` and whitespace mean absent.
+fn given(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// A given JSON input, untrimmed so that error positions match the user's text.
+fn given_json(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+const EU_HOSTS: [&str; 2] = ["api.getport.io", "api.port.io"];
+const US_HOSTS: [&str; 2] = ["api.us.getport.io", "api.us.port.io"];
+const DEFAULT_EU_BASE: &str = "https://api.getport.io";
+const DEFAULT_US_BASE: &str = "https://api.us.getport.io";
+
+fn validate(raw: Raw) -> Result<Inputs, InputError> {
+    let operation = parse_operation(given(raw.operation))?;
+    let client_id =
+        given(raw.clientid).ok_or_else(|| InputError::new("clientId", "is required"))?;
+    let client_secret =
+        given(raw.clientsecret).ok_or_else(|| InputError::new("clientSecret", "is required"))?;
+    let api_base = parse_base_url(given(raw.baseurl), given(raw.region))?;
+
+    let blueprint = identifier_input("blueprint", given(raw.blueprint))?;
+    let identifier = identifier_input("identifier", given(raw.identifier))?;
+    let action = identifier_input("action", given(raw.action))?;
+    let run_id = identifier_input("runId", given(raw.runid))?;
+
+    let properties = object_input("properties", given_json(raw.properties))?;
+    let relations = object_input("relations", given_json(raw.relations))?;
+    let query = object_input("query", given_json(raw.query))?.map(Value::Object);
+    let entities = given_json(raw.entities)
+        .map(|text| parse_entities(&text))
+        .transpose()?;
+    let team = given(raw.team).map(|t| parse_team(&t)).transpose()?;
+    let link = given(raw.link).map(|l| parse_link(&l)).transpose()?;
+    let include = given(raw.include)
+        .map(|i| {
+            i.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = given(raw.status).map(|s| parse_status(&s)).transpose()?;
+
+    let delete_dependents = parse_bool("delete_dependents", given(raw.delete_dependents), false)?;
+    let create_missing_related_entities = parse_bool(
+        "createMissingRelatedEntities",
+        given(raw.createmissingrelatedentities),
+        false,
+    )?;
+    let add_job_link = parse_bool("addJobLink", given(raw.addjoblink), true)?;
+    let wait = parse_bool("wait", given(raw.wait), false)?;
+    let job_id = given(raw.jobid).map(parse_job_id).transpose()?;
+    let concurrency = parse_int("concurrency", given(raw.concurrency), 4, 16)? as usize;
+    let max_attempts = parse_int("maxAttempts", given(raw.maxattempts), 5, 10)? as u32;
+    let wait_timeout = parse_duration_input("waitTimeout", given(raw.waittimeout), 30 * 60)?;
+    let request_timeout = parse_duration_input("requestTimeout", given(raw.requesttimeout), 30)?;
+    let timeout = parse_duration_input("timeout", given(raw.timeout), 5 * 60)?;
+
+    let inputs = Inputs {
+        operation,
+        api_base,
+        credentials: Credentials {
+            client_id,
+            client_secret,
+        },
+        blueprint,
+        identifier,
+        title: given(raw.title),
+        icon: given(raw.icon),
+        properties,
+        team,
+        relations,
+        run_id,
+        entities,
+        query,
+        include,
+        status,
+        status_label: given(raw.statuslabel),
+        log_message: given(raw.logmessage),
+        link: link.unwrap_or_default(),
+        summary: given(raw.summary),
+        external_run_id: given(raw.externalrunid),
+        action,
+        delete_dependents,
+        create_missing_related_entities,
+        job_id,
+        add_job_link,
+        concurrency,
+        wait,
+        wait_timeout,
+        request_timeout,
+        timeout,
+        max_attempts,
+    };
+    check_required(&inputs)?;
+    Ok(inputs)
+}
+
+fn parse_operation(value: Option<String>) -> Result<Operation, InputError> {
+    const ALL: [Operation; 7] = [
+        Operation::Upsert,
+        Operation::Get,
+        Operation::Search,
+        Operation::BulkUpsert,
+        Operation::CreateRun,
+        Operation::PatchRun,
+        Operation::Delete,
+    ];
+    let Some(value) = value else {
+        return Ok(Operation::Upsert);
+    };
+    ALL.into_iter()
+        .find(|op| op.as_str().eq_ignore_ascii_case(&value))
+        .ok_or_else(|| {
+            let names: Vec<_> = ALL.iter().map(|op| op.as_str()).collect();
+            InputError::new(
+                "operation",
+                format!("must be one of {}, got {}", names.join(", "), shown(&value)),
+            )
+        })
+}
+
+/// Presence checks: only what the operation itself needs.
+fn check_required(inputs: &Inputs) -> Result<(), InputError> {
+    let op = inputs.operation;
+    let need = |input: &'static str, present: bool| {
+        if present {
+            Ok(())
+        } else {
+            Err(InputError::new(
+                input,
+                format!("is required for operation {}", op.as_str()),
+            ))
+        }
+    };
+    match op {
+        Operation::Upsert => need("blueprint", inputs.blueprint.is_some()),
+        Operation::Get | Operation::Delete => {
+            need("blueprint", inputs.blueprint.is_some())?;
+            need("identifier", inputs.identifier.is_some())
+        }
+        Operation::Search => need("query", inputs.query.is_some()),
+        Operation::CreateRun => need("action", inputs.action.is_some()),
+        Operation::BulkUpsert => {
+            let Some(entities) = &inputs.entities else {
+                return need("entities", false);
+            };
+            if inputs.blueprint.is_none() {
+                for (i, entity) in entities.iter().enumerate() {
+                    if entity.get("blueprint").is_none_or(Value::is_null) {
+                        return Err(InputError::new(
+                            "entities",
+                            format!(
+                                "element {i} has no \"blueprint\" and no 'blueprint' input is given"
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Operation::PatchRun => Ok(()),
+    }
+}
+
+/// The API root from `baseUrl` and `region`: no trailing `/`, no `/v1`.
+fn parse_base_url(base_url: Option<String>, region: Option<String>) -> Result<String, InputError> {
+    let region = region
+        .map(|r| match r.to_ascii_lowercase().as_str() {
+            "eu" => Ok(("eu", r)),
+            "us" => Ok(("us", r)),
+            _ => Err(InputError::new(
+                "region",
+                format!("must be eu or us, got {}", shown(&r)),
+            )),
+        })
+        .transpose()?;
+    let Some(text) = base_url else {
+        return Ok(match region {
+            Some(("us", _)) => DEFAULT_US_BASE.to_owned(),
+            _ => DEFAULT_EU_BASE.to_owned(),
+        });
+    };
+    let not_http = || {
+        InputError::new(
+            "baseUrl",
+            format!("must be an http(s) URL, got {}", shown(&text)),
+        )
+    };
+    let url = reqwest::Url::parse(&text).map_err(|_| not_http())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(not_http());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(InputError::new(
+            "baseUrl",
+            format!("must not have a query or a fragment, got {}", shown(&text)),
+        ));
+    }
+    if let Some((region, given_region)) = region {
+        let host = url.host_str().unwrap_or_default();
+        let (hosts, other) = if region == "us" {
+            (US_HOSTS, "a US")
+        } else {
+            (EU_HOSTS, "an EU")
+        };
+        if !hosts.contains(&host) {
+            return Err(InputError::new(
+                "region",
+                format!(
+                    "is {} but input 'baseUrl' ({}) is not {other} host of Port; give only one of \
+                     them",
+                    shown(&given_region),
+                    shown(&text)
+                ),
+            ));
+        }
+    }
+    let whole = url.as_str();
+    let origin = &whole[..whole.len() - url.path().len()];
+    let path = url.path().trim_end_matches('/');
+    let path = path
+        .strip_suffix("/v1")
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    Ok(format!("{origin}{path}"))
+}
+
+/// A JSON input that must be an object.
+fn object_input(
+    input: &'static str,
+    text: Option<String>,
+) -> Result<Option<Map<String, Value>>, InputError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    match parse_json_input(input, &text)? {
+        Value::Object(map) => Ok(Some(map)),
+        other => Err(InputError::new(
+            input,
+            format!("must be a JSON object, got {}", kind(&other)),
+        )),
+    }
+}
+
+/// `entities`: a JSON array of objects; string `identifier`/`blueprint` keys must be valid.
+fn parse_entities(text: &str) -> Result<Vec<Value>, InputError> {
+    let elements = match parse_json_input("entities", text)? {
+        Value::Array(elements) => elements,
+        other => {
+            return Err(InputError::new(
+                "entities",
+                format!("must be a JSON array of objects, got {}", kind(&other)),
+            ))
+        }
+    };
+    // Elements are numbered from 0, as Port's bulk answers and the job summary number them.
+    for (n, element) in elements.iter().enumerate() {
+        let Value::Object(map) = element else {
+            return Err(InputError::new(
+                "entities",
+                format!("element {n} must be a JSON object, got {}", kind(element)),
+            ));
+        };
+        for key in ["blueprint", "identifier"] {
+            match map.get(key) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(value)) => check_identifier(value).map_err(|why| {
+                    InputError::new(
+                        "entities",
+                        format!("element {n} has an invalid \"{key}\": {why}"),
+                    )
+                })?,
+                Some(other) => {
+                    return Err(InputError::new(
+                        "entities",
+                        format!(
+                            "element {n} \"{key}\" must be a string, got {}",
+                            kind(other)
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(elements)
+}
+
+/// `team`: a JSON string or array of strings, or else a plain team name.
+fn parse_team(text: &str) -> Result<Value, InputError> {
+    const WANT: &str = "must be a team name or a JSON array of team names";
+    match parse_json_input("team", text) {
+        Ok(Value::String(name)) => Ok(Value::String(name)),
+        Ok(Value::Array(names)) => match names.iter().find(|v| !v.is_string()) {
+            None => Ok(Value::Array(names)),
+            Some(bad) => Err(InputError::new(
+                "team",
+                format!("{WANT}, got an array holding {}", kind(bad)),
+            )),
+        },
+        Ok(other) => Err(InputError::new(
+            "team",
+            format!("{WANT}, got {}", kind(&other)),
+        )),
+        // A broken JSON array is a mistake, not a team name.
+        Err(e) if text.starts_with('[') => Err(e),
+        Err(_) => Ok(Value::String(text.to_owned())),
+    }
+}
+
+/// `link`: one URL, or a JSON array of URLs.
+fn parse_link(text: &str) -> Result<Vec<String>, InputError> {
+    if !text.starts_with('[') {
+        return Ok(vec![text.to_owned()]);
+    }
+    let Value::Array(items) = parse_json_input("link", text)? else {
+        unreachable!("JSON text starting with '[' is an array");
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+            Value::String(_) => Err(InputError::new(
+                "link",
+                format!("element {i} is an empty string"),
+            )),
+            other => Err(InputError::new(
+                "link",
+                format!("element {i} must be a string, got {}", kind(other)),
+            )),
+        })
+        .collect()
+}
+
+fn parse_status(text: &str) -> Result<Status, InputError> {
+    match text.to_ascii_lowercase().as_str() {
+        "success" => Ok(Status::Success),
+        "failure" => Ok(Status::Failure),
+        "cancelled" | "canceled" => Ok(Status::Cancelled),
+        _ => Err(InputError::new(
+            "status",
+            format!(
+                "must be SUCCESS or FAILURE (or a job.status value: success, failure, \
+                 cancelled), got {}",
+                shown(text)
+            ),
+        )),
+    }
+}
+
+/// A boolean as `@actions/core`'s `getBooleanInput` accepts it.
+fn parse_bool(
+    input: &'static str,
+    value: Option<String>,
+    default: bool,
+) -> Result<bool, InputError> {
+    match value.as_deref() {
+        None => Ok(default),
+        Some("true" | "True" | "TRUE") => Ok(true),
+        Some("false" | "False" | "FALSE") => Ok(false),
+        Some(other) => Err(InputError::new(
+            input,
+            format!(
+                "must be a boolean (true, True, TRUE, false, False or FALSE), got {}",
+                shown(other)
+            ),
+        )),
+    }
+}
+
+fn parse_job_id(text: String) -> Result<String, InputError> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text)
+    } else {
+        Err(InputError::new(
+            "jobId",
+            format!(
+                "must be a numeric job id such as ${{{{ job.check_run_id }}}} gives, got {}",
+                shown(&text)
+            ),
+        ))
+    }
+}
+
+fn parse_int(
+    input: &'static str,
+    value: Option<String>,
+    default: u64,
+    max: u64,
+) -> Result<u64, InputError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(InputError::new(
+            input,
+            format!(
+                "must be a whole number from 1 to {max}, got {}",
+                shown(&text)
+            ),
+        )),
+    }
+}
+
+fn parse_duration_input(
+    input: &'static str,
+    value: Option<String>,
+    default_secs: u64,
+) -> Result<Duration, InputError> {
+    let Some(text) = value else {
+        return Ok(Duration::from_secs(default_secs));
+    };
+    match parse_duration(&text) {
+        Some(0) => Err(InputError::new(
+            input,
+            format!("must be longer than zero, got {}", shown(&text)),
+        )),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Err(InputError::new(
+            input,
+            format!(
+                "must be a duration in seconds (45) or with units s, m, h (90s, 5m, 1h, 1m30s), \
+                 got {}",
+                shown(&text)
+            ),
+        )),
+    }
+}
+
+/// Seconds in `45`, `90s`, `5m`, `1h` or `1h2m3s` (units in that order, each once).
+fn parse_duration(text: &str) -> Option<u64> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    let mut units: &[(char, u64)] = &[('h', 3600), ('m', 60), ('s', 1)];
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        let unit = rest[digits..].chars().next()?;
+        let at = units.iter().position(|(u, _)| *u == unit)?;
+        total = total.checked_add(number.checked_mul(units[at].1)?)?;
+        units = &units[at + 1..];
+        rest = &rest[digits + 1..];
+    }
+    Some(total)
+}
+
+/// An input holding a Port identifier.
+fn identifier_input(
+    input: &'static str,
+    value: Option<String>,
+) -> Result<Option<String>, InputError> {
+    if let Some(value) = &value {
+        check_identifier(value).map_err(|why| {
+            InputError::new(input, format!("is not a valid Port identifier: {why}"))
+        })?;
+    }
+    Ok(value)
+}
+
+const MAX_IDENTIFIER_CHARS: usize = 1000;
+
+/// Port's identifier pattern `^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$`, at most 1000 characters.
+fn check_identifier(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("it is empty".into());
+    }
+    if value == "." || value == ".." {
+        return Err(format!("{} is not allowed", shown(value)));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|&c| !(c.is_alphabetic() || c.is_ascii_digit() || "@_.+:\\/=-".contains(c)))
+    {
+        return Err(format!(
+            "{} contains {} (allowed: letters, digits and @ _ . + : \\ / = -)",
+            shown(value),
+            shown(&c.to_string())
+        ));
+    }
+    let count = value.chars().count();
+    if count > MAX_IDENTIFIER_CHARS {
+        return Err(format!(
+            "it has {count} characters, more than {MAX_IDENTIFIER_CHARS}"
+        ));
+    }
+    Ok(())
+}
+
+/// A JSON value's type, as error messages name it.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A user's value quoted for an error message: control characters escaped, long values cut.
+fn shown(value: &str) -> String {
+    const MAX: usize = 100;
+    let mut out = String::from("'");
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The environment of a step: every declared input set, `""` when not given, as the
+    /// runner does, plus `pairs` (input names as written in the workflow).
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        let declared = [
+            "baseUrl",
+            "clientId",
+            "clientSecret",
+            "operation",
+            "identifier",
+            "title",
+            "icon",
+            "blueprint",
+            "properties",
+            "team",
+            "relations",
+            "runId",
+            "entities",
+            "query",
+            "include",
+            "status",
+            "logMessage",
+            "link",
+            "summary",
+            "externalRunId",
+            "action",
+            "delete_dependents",
+            "createMissingRelatedEntities",
+            "statusLabel",
+            "region",
+            "jobId",
+            "addJobLink",
+            "concurrency",
+            "wait",
+            "waitTimeout",
+            "requestTimeout",
+            "timeout",
+            "maxAttempts",
+        ];
+        let mut env: Env = declared
+            .iter()
+            .map(|name| (format!("INPUT_{}", name.to_uppercase()), String::new()))
+            .collect();
+        env.insert("INPUT_CLIENTID".into(), "id".into());
+        env.insert("INPUT_CLIENTSECRET".into(), "s3cr3t-value".into());
+        env.insert("GITHUB_RUN_ID".into(), "1".into());
+        for (name, value) in pairs {
+            env.insert(format!("INPUT_{}", name.to_uppercase()), (*value).into());
+        }
+        env
+    }
+
+    fn ok(pairs: &[(&str, &str)]) -> Inputs {
+        parse(&env(pairs)).unwrap()
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        parse(&env(pairs)).unwrap_err().to_string()
+    }
+
+    const UPSERT: (&str, &str) = ("blueprint", "service");
+
+    #[test]
+    fn defaults() {
+        let i = ok(&[UPSERT]);
+        assert_eq!(i.operation, Operation::Upsert);
+        assert_eq!(i.api_base, "https://api.getport.io");
+        assert_eq!(i.credentials.client_id, "id");
+        assert_eq!(i.credentials.client_secret, "s3cr3t-value");
+        assert_eq!(i.blueprint.as_deref(), Some("service"));
+        assert_eq!(i.identifier, None);
+        assert_eq!(i.properties, None);
+        assert_eq!(i.team, None);
+        assert!(i.include.is_empty());
+        assert!(i.link.is_empty());
+        assert_eq!(i.status, None);
+        assert!(!i.delete_dependents);
+        assert!(!i.create_missing_related_entities);
+        assert!(i.add_job_link);
+        assert!(!i.wait);
+        assert_eq!(i.job_id, None);
+        assert_eq!(i.concurrency, 4);
+        assert_eq!(i.max_attempts, 5);
+        assert_eq!(i.wait_timeout, Duration::from_secs(30 * 60));
+        assert_eq!(i.request_timeout, Duration::from_secs(30));
+        assert_eq!(i.timeout, Duration::from_secs(5 * 60));
+    }
+
+    #[test]
+    fn only_the_variables_that_are_set_count() {
+        // Not every runner sets every input: a bare environment works too.
+        let mut env = Env::new();
+        env.insert("INPUT_CLIENTID".into(), "id".into());
+        env.insert("INPUT_CLIENTSECRET".into(), "secret".into());
+        env.insert("INPUT_BLUEPRINT".into(), "service".into());
+        env.insert("INPUT_SOMETHING_ELSE".into(), "ignored".into());
+        let i = parse(&env).unwrap();
+        assert_eq!(i.operation, Operation::Upsert);
+    }
+
+    #[test]
+    fn empty_and_whitespace_mean_absent() {
+        let i = ok(&[
+            UPSERT,
+            ("title", "  "),
+            ("wait", " "),
+            ("properties", "\n  \n"),
+        ]);
+        assert_eq!(i.title, None);
+        assert!(!i.wait);
+        assert_eq!(i.properties, None);
+        assert_eq!(
+            err(&[UPSERT, ("clientId", "  ")]),
+            "input 'clientId' is required"
+        );
+    }
+
+    #[test]
+    fn values_are_trimmed() {
+        let i = ok(&[
+            (" blueprint", ""),
+            ("blueprint", " service\n"),
+            ("title", " My title "),
+        ]);
+        assert_eq!(i.blueprint.as_deref(), Some("service"));
+        assert_eq!(i.title.as_deref(), Some("My title"));
+    }
+
+    #[test]
+    fn operation_is_case_insensitive() {
+        let cases = [
+            ("upsert", Operation::Upsert),
+            ("Get", Operation::Get),
+            ("search", Operation::Search),
+            ("bulk_upsert", Operation::BulkUpsert),
+            ("create_run", Operation::CreateRun),
+            ("patch_run", Operation::PatchRun),
+            ("delete", Operation::Delete),
+        ];
+        for (text, op) in cases {
+            let i = ok(&[
+                ("operation", text),
+                ("blueprint", "bp"),
+                ("identifier", "id"),
+                ("query", "{}"),
+                ("action", "deploy"),
+                ("entities", "[]"),
+            ]);
+            assert_eq!(i.operation, op, "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_operation() {
+        assert_eq!(
+            err(&[("operation", "FOO")]),
+            "input 'operation' must be one of UPSERT, GET, SEARCH, BULK_UPSERT, CREATE_RUN, \
+             PATCH_RUN, DELETE, got 'FOO'"
+        );
+    }
+
+    #[test]
+    fn credentials_are_required_and_the_secret_never_shows() {
+        let mut e = env(&[UPSERT]);
+        e.insert("INPUT_CLIENTID".into(), String::new());
+        assert_eq!(
+            parse(&e).unwrap_err().to_string(),
+            "input 'clientId' is required"
+        );
+        let mut e = env(&[UPSERT]);
+        e.remove("INPUT_CLIENTSECRET");
+        assert_eq!(
+            parse(&e).unwrap_err().to_string(),
+            "input 'clientSecret' is required"
+        );
+
+        let i = ok(&[UPSERT]);
+        assert!(!format!("{i:?}").contains("s3cr3t-value"));
+        // Errors about other inputs never carry it either.
+        assert!(!err(&[("operation", "nope")]).contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn base_url_normalisation() {
+        let cases = [
+            ("https://api.getport.io", "https://api.getport.io"),
+            ("https://api.getport.io/", "https://api.getport.io"),
+            ("https://api.getport.io/v1", "https://api.getport.io"),
+            ("https://api.getport.io/v1/", "https://api.getport.io"),
+            ("https://API.GetPort.io", "https://api.getport.io"),
+            ("https://api.us.getport.io/", "https://api.us.getport.io"),
+            ("http://localhost:8080", "http://localhost:8080"),
+            ("http://127.0.0.1:3000/v1/", "http://127.0.0.1:3000"),
+            (
+                "https://proxy.example.com/port/",
+                "https://proxy.example.com/port",
+            ),
+            (
+                "https://proxy.example.com/port/v1",
+                "https://proxy.example.com/port",
+            ),
+            (
+                "https://proxy.example.com/v1x",
+                "https://proxy.example.com/v1x",
+            ),
+        ];
+        for (given, want) in cases {
+            assert_eq!(ok(&[UPSERT, ("baseUrl", given)]).api_base, want, "{given}");
+        }
+    }
+
+    #[test]
+    fn region() {
+        assert_eq!(
+            ok(&[UPSERT, ("region", "us")]).api_base,
+            "https://api.us.getport.io"
+        );
+        assert_eq!(
+            ok(&[UPSERT, ("region", "US")]).api_base,
+            "https://api.us.getport.io"
+        );
+        assert_eq!(
+            ok(&[UPSERT, ("region", "Eu")]).api_base,
+            "https://api.getport.io"
+        );
+        assert_eq!(
+            ok(&[
+                UPSERT,
+                ("region", "us"),
+                ("baseUrl", "https://api.us.port.io/v1")
+            ])
+            .api_base,
+            "https://api.us.port.io"
+        );
+        assert_eq!(
+            ok(&[
+                UPSERT,
+                ("region", "eu"),
+                ("baseUrl", "https://api.getport.io/")
+            ])
+            .api_base,
+            "https://api.getport.io"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("region", "asia")]),
+            "input 'region' must be eu or us, got 'asia'"
+        );
+    }
+
+    #[test]
+    fn region_and_base_url_that_disagree() {
+        assert_eq!(
+            err(&[
+                UPSERT,
+                ("region", "us"),
+                ("baseUrl", "https://api.getport.io")
+            ]),
+            "input 'region' is 'us' but input 'baseUrl' ('https://api.getport.io') is not a US \
+             host of Port; give only one of them"
+        );
+        assert_eq!(
+            err(&[
+                UPSERT,
+                ("region", "eu"),
+                ("baseUrl", "http://localhost:8080")
+            ]),
+            "input 'region' is 'eu' but input 'baseUrl' ('http://localhost:8080') is not an EU \
+             host of Port; give only one of them"
+        );
+    }
+
+    #[test]
+    fn bad_base_urls() {
+        for bad in [
+            "ftp://x",
+            "api.getport.io",
+            "not a url",
+            "file:///tmp/x",
+            "https://",
+        ] {
+            assert_eq!(
+                err(&[UPSERT, ("baseUrl", bad)]),
+                format!("input 'baseUrl' must be an http(s) URL, got '{bad}'")
+            );
+        }
+        assert_eq!(
+            err(&[UPSERT, ("baseUrl", "https://api.getport.io/?x=1")]),
+            "input 'baseUrl' must not have a query or a fragment, got 'https://api.getport.io/?x=1'"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("baseUrl", "https://api.getport.io#v1")]),
+            "input 'baseUrl' must not have a query or a fragment, got 'https://api.getport.io#v1'"
+        );
+    }
+
+    #[test]
+    fn json_objects() {
+        let i = ok(&[
+            UPSERT,
+            ("properties", "{\n  \"b\": 1,\n  \"a\": \"x\"\n}\n"),
+            ("relations", r#"{"owner": "team-a"}"#),
+        ]);
+        let props = i.properties.unwrap();
+        assert_eq!(props.keys().collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(i.relations.unwrap()["owner"], "team-a");
+        assert_eq!(
+            err(&[UPSERT, ("relations", "[1]")]),
+            "input 'relations' must be a JSON object, got an array"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("properties", "\"x\"")]),
+            "input 'properties' must be a JSON object, got a string"
+        );
+        assert_eq!(
+            err(&[("operation", "SEARCH"), ("query", "42")]),
+            "input 'query' must be a JSON object, got a number"
+        );
+    }
+
+    #[test]
+    fn json_with_a_pasted_multi_line_value() {
+        // `"message": "${{ github.event.head_commit.message }}"` with a two-line commit message.
+        let text = "{\n  \"message\": \"fix: x\n\nlong\tbody\",\n  \"n\": 1\n}\n";
+        let i = ok(&[UPSERT, ("properties", text)]);
+        assert_eq!(i.properties.unwrap()["message"], "fix: x\n\nlong\tbody");
+    }
+
+    #[test]
+    fn json_error_positions_refer_to_the_users_text() {
+        let text = "{\n  \"message\": \"fix: x\n\nbody\",\n  \"sha\": ,\n}\n";
+        assert_eq!(
+            err(&[UPSERT, ("properties", text)]),
+            "input 'properties' is not valid JSON: expected value at line 5 column 10"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("properties", r#"{"x": ,}"#)]),
+            "input 'properties' is not valid JSON: expected value at line 1 column 7"
+        );
+    }
+
+    #[test]
+    fn entities() {
+        let i = ok(&[
+            ("operation", "BULK_UPSERT"),
+            (
+                "entities",
+                r#"[{"identifier": "a", "blueprint": "svc"}, {"blueprint": "svc"}]"#,
+            ),
+        ]);
+        assert_eq!(i.entities.unwrap().len(), 2);
+        assert_eq!(
+            err(&[("operation", "BULK_UPSERT"), ("entities", r#"{"a": 1}"#)]),
+            "input 'entities' must be a JSON array of objects, got an object"
+        );
+        assert_eq!(
+            err(&[
+                ("operation", "BULK_UPSERT"),
+                ("entities", r#"[{}, {}, "x"]"#)
+            ]),
+            "input 'entities' element 2 must be a JSON object, got a string"
+        );
+        assert_eq!(
+            err(&[
+                ("operation", "BULK_UPSERT"),
+                ("entities", r#"[{"blueprint": "svc"}, {"identifier": "b"}]"#)
+            ]),
+            "input 'entities' element 1 has no \"blueprint\" and no 'blueprint' input is given"
+        );
+        let i = ok(&[
+            ("operation", "BULK_UPSERT"),
+            ("blueprint", "svc"),
+            ("entities", r#"[{"identifier": "a"}, {"identifier": "b"}]"#),
+        ]);
+        assert_eq!(i.entities.unwrap()[1], json!({"identifier": "b"}));
+        assert_eq!(
+            err(&[
+                ("operation", "BULK_UPSERT"),
+                ("blueprint", "svc"),
+                ("entities", r#"[{"identifier": "a b"}]"#)
+            ]),
+            "input 'entities' element 0 has an invalid \"identifier\": 'a b' contains ' ' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        assert_eq!(
+            err(&[
+                ("operation", "BULK_UPSERT"),
+                ("entities", r#"[{"identifier": "a", "blueprint": 5}]"#)
+            ]),
+            "input 'entities' element 0 \"blueprint\" must be a string, got a number"
+        );
+        assert_eq!(
+            err(&[("operation", "BULK_UPSERT")]),
+            "input 'entities' is required for operation BULK_UPSERT"
+        );
+    }
+
+    #[test]
+    fn team() {
+        assert_eq!(
+            ok(&[UPSERT, ("team", "platform")]).team,
+            Some(json!("platform"))
+        );
+        assert_eq!(
+            ok(&[UPSERT, ("team", " Platform Team ")]).team,
+            Some(json!("Platform Team"))
+        );
+        assert_eq!(
+            ok(&[UPSERT, ("team", "\"platform\"")]).team,
+            Some(json!("platform"))
+        );
+        assert_eq!(
+            ok(&[UPSERT, ("team", r#"["a", "b"]"#)]).team,
+            Some(json!(["a", "b"]))
+        );
+        assert_eq!(ok(&[UPSERT, ("team", "[]")]).team, Some(json!([])));
+        assert_eq!(
+            err(&[UPSERT, ("team", "42")]),
+            "input 'team' must be a team name or a JSON array of team names, got a number"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("team", r#"{"a": 1}"#)]),
+            "input 'team' must be a team name or a JSON array of team names, got an object"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("team", r#"["a", 1]"#)]),
+            "input 'team' must be a team name or a JSON array of team names, got an array \
+             holding a number"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("team", r#"["a", "b""#)]),
+            "input 'team' is not valid JSON: EOF while parsing a list at line 1 column 9"
+        );
+    }
+
+    #[test]
+    fn link() {
+        assert_eq!(
+            ok(&[
+                ("operation", "PATCH_RUN"),
+                ("link", "https://example.com/a")
+            ])
+            .link,
+            ["https://example.com/a"]
+        );
+        assert_eq!(
+            ok(&[
+                ("operation", "PATCH_RUN"),
+                ("link", r#"["https://a.example", "https://b.example"]"#)
+            ])
+            .link,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(
+            err(&[("operation", "PATCH_RUN"), ("link", r#"["https://a", ""]"#)]),
+            "input 'link' element 1 is an empty string"
+        );
+        assert_eq!(
+            err(&[("operation", "PATCH_RUN"), ("link", r#"["https://a", 3]"#)]),
+            "input 'link' element 1 must be a string, got a number"
+        );
+        assert_eq!(
+            err(&[("operation", "PATCH_RUN"), ("link", "[\"https://a\"")]),
+            "input 'link' is not valid JSON: EOF while parsing a list at line 1 column 12"
+        );
+    }
+
+    #[test]
+    fn include_is_split_on_commas() {
+        let i = ok(&[
+            ("operation", "GET"),
+            ("blueprint", "svc"),
+            ("identifier", "x"),
+            ("include", " title, properties.version ,,relations , "),
+        ]);
+        assert_eq!(i.include, ["title", "properties.version", "relations"]);
+    }
+
+    #[test]
+    fn status() {
+        let cases = [
+            ("SUCCESS", Status::Success),
+            ("success", Status::Success),
+            ("Success", Status::Success),
+            ("FAILURE", Status::Failure),
+            ("failure", Status::Failure),
+            ("cancelled", Status::Cancelled),
+            ("canceled", Status::Cancelled),
+            ("CANCELLED", Status::Cancelled),
+        ];
+        for (text, want) in cases {
+            let i = ok(&[("operation", "PATCH_RUN"), ("status", text)]);
+            assert_eq!(i.status, Some(want), "{text}");
+        }
+        assert_eq!(
+            err(&[("operation", "PATCH_RUN"), ("status", "done")]),
+            "input 'status' must be SUCCESS or FAILURE (or a job.status value: success, failure, \
+             cancelled), got 'done'"
+        );
+    }
+
+    #[test]
+    fn booleans() {
+        for (text, want) in [
+            ("true", true),
+            ("True", true),
+            ("TRUE", true),
+            ("false", false),
+            ("False", false),
+            ("FALSE", false),
+        ] {
+            let i = ok(&[
+                UPSERT,
+                ("delete_dependents", text),
+                ("createMissingRelatedEntities", text),
+                ("addJobLink", text),
+                ("wait", text),
+            ]);
+            assert_eq!(i.delete_dependents, want);
+            assert_eq!(i.create_missing_related_entities, want);
+            assert_eq!(i.add_job_link, want);
+            assert_eq!(i.wait, want);
+        }
+        assert_eq!(
+            err(&[UPSERT, ("wait", "yes")]),
+            "input 'wait' must be a boolean (true, True, TRUE, false, False or FALSE), got 'yes'"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("delete_dependents", "tRUE")]),
+            "input 'delete_dependents' must be a boolean (true, True, TRUE, false, False or \
+             FALSE), got 'tRUE'"
+        );
+        assert!(err(&[UPSERT, ("createMissingRelatedEntities", "1")])
+            .starts_with("input 'createMissingRelatedEntities' must be a boolean"));
+        assert!(err(&[UPSERT, ("addJobLink", "no")]).starts_with("input 'addJobLink' must be"));
+    }
+
+    #[test]
+    fn job_id() {
+        assert_eq!(
+            ok(&[UPSERT, ("jobId", "41234567890")]).job_id.as_deref(),
+            Some("41234567890")
+        );
+        assert_eq!(ok(&[UPSERT, ("jobId", "")]).job_id, None);
+        assert_eq!(
+            err(&[UPSERT, ("jobId", "build")]),
+            "input 'jobId' must be a numeric job id such as ${{ job.check_run_id }} gives, got \
+             'build'"
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        let i = ok(&[UPSERT, ("concurrency", "16"), ("maxAttempts", "1")]);
+        assert_eq!((i.concurrency, i.max_attempts), (16, 1));
+        assert_eq!(
+            err(&[UPSERT, ("concurrency", "0")]),
+            "input 'concurrency' must be a whole number from 1 to 16, got '0'"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("concurrency", "17")]),
+            "input 'concurrency' must be a whole number from 1 to 16, got '17'"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("maxAttempts", "11")]),
+            "input 'maxAttempts' must be a whole number from 1 to 10, got '11'"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("maxAttempts", "2.5")]),
+            "input 'maxAttempts' must be a whole number from 1 to 10, got '2.5'"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        let secs = |text: &str| ok(&[UPSERT, ("timeout", text)]).timeout.as_secs();
+        assert_eq!(secs("45"), 45);
+        assert_eq!(secs("90s"), 90);
+        assert_eq!(secs("5m"), 300);
+        assert_eq!(secs("1h"), 3600);
+        assert_eq!(secs("1m30s"), 90);
+        assert_eq!(secs("2h5s"), 7205);
+        let i = ok(&[UPSERT, ("waitTimeout", "1h30m"), ("requestTimeout", "10s")]);
+        assert_eq!(i.wait_timeout, Duration::from_secs(5400));
+        assert_eq!(i.request_timeout, Duration::from_secs(10));
+        for bad in [
+            "abc",
+            "5x",
+            "m",
+            "1.5m",
+            "30s1m",
+            "1m1m",
+            "-5",
+            "5 m",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(
+                err(&[UPSERT, ("waitTimeout", bad)]),
+                format!(
+                    "input 'waitTimeout' must be a duration in seconds (45) or with units s, m, h \
+                     (90s, 5m, 1h, 1m30s), got '{bad}'"
+                ),
+                "{bad}"
+            );
+        }
+        for zero in ["0", "0s", "0m0s"] {
+            assert_eq!(
+                err(&[UPSERT, ("requestTimeout", zero)]),
+                format!("input 'requestTimeout' must be longer than zero, got '{zero}'")
+            );
+        }
+    }
+
+    #[test]
+    fn identifiers() {
+        for good in [
+            "my-service",
+            "org/repo",
+            "a:b+c=d@e\\f",
+            "service_1.2",
+            "服务",
+            "Überdienst",
+            "...",
+            ".hidden",
+        ] {
+            let i = ok(&[
+                ("operation", "GET"),
+                ("blueprint", "svc"),
+                ("identifier", good),
+            ]);
+            assert_eq!(i.identifier.as_deref(), Some(good));
+        }
+        assert_eq!(
+            err(&[
+                ("operation", "GET"),
+                ("blueprint", "svc"),
+                ("identifier", "my service")
+            ]),
+            "input 'identifier' is not a valid Port identifier: 'my service' contains ' ' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("identifier", "..")]),
+            "input 'identifier' is not a valid Port identifier: '..' is not allowed"
+        );
+        assert_eq!(
+            err(&[("blueprint", "a#b")]),
+            "input 'blueprint' is not a valid Port identifier: 'a#b' contains '#' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        assert_eq!(
+            err(&[("operation", "CREATE_RUN"), ("action", "deploy?x")]),
+            "input 'action' is not a valid Port identifier: 'deploy?x' contains '?' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        assert_eq!(
+            err(&[("operation", "PATCH_RUN"), ("runId", "r 1")]),
+            "input 'runId' is not a valid Port identifier: 'r 1' contains ' ' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        let long = "a".repeat(1001);
+        assert_eq!(
+            err(&[UPSERT, ("identifier", &long)]),
+            "input 'identifier' is not a valid Port identifier: it has 1001 characters, more \
+             than 1000"
+        );
+        assert!(ok(&[UPSERT, ("identifier", &long[..1000])])
+            .identifier
+            .is_some());
+    }
+
+    #[test]
+    fn operation_requirements() {
+        assert_eq!(
+            err(&[]),
+            "input 'blueprint' is required for operation UPSERT"
+        );
+        assert_eq!(
+            err(&[("operation", "GET"), ("identifier", "x")]),
+            "input 'blueprint' is required for operation GET"
+        );
+        assert_eq!(
+            err(&[("operation", "DELETE"), ("blueprint", "svc")]),
+            "input 'identifier' is required for operation DELETE"
+        );
+        assert_eq!(
+            err(&[("operation", "SEARCH")]),
+            "input 'query' is required for operation SEARCH"
+        );
+        assert_eq!(
+            err(&[("operation", "CREATE_RUN")]),
+            "input 'action' is required for operation CREATE_RUN"
+        );
+        // PATCH_RUN's run id may come from the event payload: not required here.
+        let i = ok(&[("operation", "PATCH_RUN"), ("status", "SUCCESS")]);
+        assert_eq!(i.run_id, None);
+    }
+
+    #[test]
+    fn inputs_an_operation_does_not_use_are_accepted() {
+        let i = ok(&[
+            ("operation", "PATCH_RUN"),
+            ("icon", "Github"),
+            ("blueprint", "svc"),
+            ("runId", "r_abc"),
+            ("statusLabel", "Deployed"),
+            ("logMessage", "done"),
+        ]);
+        assert_eq!(i.icon.as_deref(), Some("Github"));
+        assert_eq!(i.status_label.as_deref(), Some("Deployed"));
+        let i = ok(&[UPSERT, ("logMessage", "hello"), ("status", "SUCCESS")]);
+        assert_eq!(i.log_message.as_deref(), Some("hello"));
+        // Their form is still checked.
+        assert_eq!(
+            err(&[
+                ("operation", "PATCH_RUN"),
+                ("runId", "r_1"),
+                ("properties", "[]")
+            ]),
+            "input 'properties' must be a JSON object, got an array"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_shown_values_are_escaped() {
+        assert_eq!(
+            err(&[("operation", "get\nx")]),
+            "input 'operation' must be one of UPSERT, GET, SEARCH, BULK_UPSERT, CREATE_RUN, \
+             PATCH_RUN, DELETE, got 'get\\nx'"
+        );
+    }
 }
