@@ -632,6 +632,10 @@ fn parse_duration_input(
             input,
             format!("must be longer than zero, got {}", shown(&text)),
         )),
+        Some(secs) if secs > MAX_DURATION_SECS => Err(InputError::new(
+            input,
+            format!("must be at most 7 days (168h), got {}", shown(&text)),
+        )),
         Some(secs) => Ok(Duration::from_secs(secs)),
         None => Err(InputError::new(
             input,
@@ -643,6 +647,10 @@ fn parse_duration_input(
         )),
     }
 }
+
+/// The longest duration input: longer than any GitHub job can run (6 h on hosted runners),
+/// and small enough that every deadline computed from it fits.
+const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
 
 /// Seconds in `45`, `90s`, `5m`, `1h` or `1h2m3s` (units in that order, each once).
 fn parse_duration(text: &str) -> Option<u64> {
@@ -1352,6 +1360,13 @@ mod tests {
             assert_eq!(
                 err(&[UPSERT, ("requestTimeout", zero)]),
                 format!("input 'requestTimeout' must be longer than zero, got '{zero}'")
+            );
+        }
+        assert_eq!(secs("168h"), 604_800);
+        for long in ["169h", "18446744073709551615"] {
+            assert_eq!(
+                err(&[UPSERT, ("timeout", long)]),
+                format!("input 'timeout' must be at most 7 days (168h), got '{long}'")
             );
         }
     }

@@ -19,6 +19,8 @@ use crate::port::{PortClient, PortError};
 pub const MAX_BATCH_ENTITIES: usize = 20;
 /// Port refuses bodies over 1 MiB; stay below it with room for the envelope.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024 - 1024;
+/// Failed entities annotated one by one; GitHub shows at most ten error annotations a step.
+const MAX_ANNOTATIONS: usize = 9;
 
 /// One entity of the `entities` input, ready to send.
 #[derive(Debug, Clone)]
@@ -103,7 +105,7 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     let identifiers: Vec<&str> = written.iter().map(|(_, id)| id.as_str()).collect();
     step.output("identifiers", &serde_json::to_string(&identifiers)?)?;
     step.output("failed", &serde_json::to_string(&failures)?)?;
-    for f in &failures {
+    for f in failures.iter().take(MAX_ANNOTATIONS) {
         let who = match &f.identifier {
             Some(id) => format!("entity '{id}' (element {})", f.index),
             None => format!("element {}", f.index),
@@ -111,6 +113,15 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         step.console.error(
             Some(&format!("BULK_UPSERT {who}")),
             &format!("{}: {}", f.error, f.message),
+        );
+    }
+    if failures.len() > MAX_ANNOTATIONS {
+        step.console.error(
+            Some("BULK_UPSERT"),
+            &format!(
+                "…and {} more entities not written (see the 'failed' output)",
+                failures.len() - MAX_ANNOTATIONS
+            ),
         );
     }
     step.note(format!(
@@ -338,9 +349,16 @@ fn map_answer(batch: &Batch, answer: &Value) -> BatchResult {
 
 /// Every entity of a batch whose request failed as a whole.
 fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<Failure> {
+    let text = e.to_string();
     let (error, message) = match e {
-        PortError::Api { code, .. } => (code.clone(), e.to_string()),
-        _ => ("request_failed".to_string(), e.to_string()),
+        // "Port API 404 not_found: <message> (<route>, trace id …)" without the code twice.
+        PortError::Api { status, code, .. } => (
+            code.clone(),
+            text.strip_prefix(&format!("Port API {status} {code}: "))
+                .unwrap_or(&text)
+                .to_string(),
+        ),
+        _ => ("request_failed".to_string(), text),
     };
     batch
         .items

@@ -246,7 +246,9 @@ impl PortClient {
         let started = Instant::now();
         self.sent.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| Failed {
-            failure: if e.is_connect() {
+            failure: if e.is_connect() && error_chain(&e).contains("certificate") {
+                Failure::Untrusted
+            } else if e.is_connect() {
                 Failure::Connect
             } else {
                 Failure::Interrupted
@@ -255,7 +257,13 @@ impl PortClient {
             error: PortError::Transport {
                 method: method.to_string(),
                 url: url_without_query(url),
-                detail: if e.is_timeout() {
+                detail: if e.is_connect() && error_chain(&e).contains("certificate") {
+                    format!(
+                        "{} (a TLS-inspecting proxy or a private CA? Give a CA bundle that \
+                         includes it in SSL_CERT_FILE)",
+                        error_chain(&e)
+                    )
+                } else if e.is_timeout() {
                     format!(
                         "no answer within {} (input 'requestTimeout' or the step's 'timeout')",
                         humantime(self.request_timeout.min(left))
@@ -277,6 +285,7 @@ impl PortClient {
         };
         let trace_id = header("x-trace-id");
         let server_delay = retry::server_delay(
+            status.as_u16(),
             header("retry-after").as_deref(),
             header("x-ratelimit-reset").as_deref(),
             SystemTime::now(),
@@ -409,6 +418,20 @@ pub fn entity_url(api_base: &str, blueprint: &str, identifier: &str) -> String {
     url.to_string()
 }
 
+/// `5m`, `30s`, `1m30s`, `0.5s`.
+pub fn humantime(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 10_000 && ms % 1000 != 0 {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let s = d.as_secs();
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,19 +509,5 @@ mod tests {
         let shown = redacted_body(&json!({"clientId": "id", "clientSecret": "s3cr3t"}));
         assert!(!shown.contains("s3cr3t"));
         assert!(shown.contains("\"clientId\": \"id\""));
-    }
-}
-
-/// `5m`, `30s`, `1m30s`, `0.5s`.
-pub fn humantime(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 10_000 && ms % 1000 != 0 {
-        return format!("{:.1}s", d.as_secs_f64());
-    }
-    let s = d.as_secs();
-    match (s / 60, s % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m{s}s"),
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - **What is retried.** Failures where the request may not have been processed and a later
 //!   attempt can succeed: connection failures, timeouts, and the statuses 408, 429, 500, 502,
-//!   503 and 504. Any other status is Port's considered answer and is final.
+//!   503 and 504. Any other status is Port's considered answer and is final, and so is a TLS
+//!   certificate the machine does not trust (another attempt meets the same certificate).
 //! - **Which routes may be repeated.** Most of what port-action sends is idempotent: reading a
 //!   run or an entity, upserting an entity with `merge=true` (the same values twice leave the
 //!   same entity), a bulk upsert, a PATCH of a run (each key is replaced by the same value), a
@@ -16,8 +17,8 @@
 //! - **How long to wait.** Exponential backoff from [`BASE_DELAY`], doubling per attempt, capped
 //!   at [`MAX_BACKOFF`], with "equal jitter" (half fixed, half random) so that parallel jobs
 //!   hitting the same rate limit spread out. When Port says when to come back (`Retry-After`
-//!   in seconds or as an HTTP date, or `x-ratelimit-reset` as seconds-until-reset or as epoch
-//!   seconds) that wait is used instead, capped at [`MAX_SERVER_DELAY`].
+//!   in seconds or as an HTTP date, or on a 429 `x-ratelimit-reset` as seconds-until-reset or
+//!   as epoch seconds) that wait is used instead, capped at [`MAX_SERVER_DELAY`].
 //! - **How often, and until when.** At most `maxAttempts` attempts per request, and never a
 //!   wait that would end past the step's deadline: the step then fails with the last error.
 
@@ -50,6 +51,9 @@ pub enum Failure {
     Interrupted,
     /// Port answered with this status.
     Status(u16),
+    /// The connection was refused for a reason another attempt cannot change: the server's
+    /// TLS certificate is not trusted.
+    Untrusted,
 }
 
 /// Statuses after which another attempt can succeed.
@@ -60,6 +64,7 @@ pub fn is_transient_status(status: u16) -> bool {
 /// Whether `failure` on a route of kind `repeat` is worth another attempt.
 pub fn should_retry(failure: Failure, repeat: Repeat) -> bool {
     match (failure, repeat) {
+        (Failure::Untrusted, _) => false,
         (Failure::Connect, _) => true,
         (Failure::Interrupted, Repeat::Idempotent) => true,
         (Failure::Interrupted, Repeat::Once) => false,
@@ -107,12 +112,17 @@ pub fn parse_ratelimit_reset(value: &str, now: SystemTime) -> Option<Duration> {
     }
 }
 
-/// The wait the server asked for, if any, capped at [`MAX_SERVER_DELAY`].
+/// The wait the server asked for with an answer of `status`, if any, capped at
+/// [`MAX_SERVER_DELAY`]. `Retry-After` counts on any answer; `x-ratelimit-reset` only on a 429:
+/// Port sends it on every answer, and on any other status it is just the end of the current
+/// rate-limit window (up to a minute away), not a reason to wait before retrying a 503.
 pub fn server_delay(
+    status: u16,
     retry_after: Option<&str>,
     ratelimit_reset: Option<&str>,
     now: SystemTime,
 ) -> Option<Duration> {
+    let ratelimit_reset = ratelimit_reset.filter(|_| status == 429);
     retry_after
         .and_then(|v| parse_retry_after(v, now))
         .or_else(|| ratelimit_reset.and_then(|v| parse_ratelimit_reset(v, now)))
@@ -216,6 +226,12 @@ mod tests {
     }
 
     #[test]
+    fn an_untrusted_certificate_is_final() {
+        assert!(!should_retry(Failure::Untrusted, Repeat::Idempotent));
+        assert!(!should_retry(Failure::Untrusted, Repeat::Once));
+    }
+
+    #[test]
     fn a_log_line_is_repeated_only_when_port_cannot_have_taken_it() {
         assert!(should_retry(Failure::Connect, Repeat::Once));
         assert!(should_retry(Failure::Status(429), Repeat::Once));
@@ -272,18 +288,29 @@ mod tests {
     #[test]
     fn server_delays_are_capped_and_retry_after_wins() {
         assert_eq!(
-            server_delay(Some("3600"), None, now()),
+            server_delay(429, Some("3600"), None, now()),
             Some(MAX_SERVER_DELAY)
         );
         assert_eq!(
-            server_delay(Some("2"), Some("30"), now()),
+            server_delay(429, Some("2"), Some("30"), now()),
             Some(Duration::from_secs(2))
         );
         assert_eq!(
-            server_delay(None, Some("30"), now()),
+            server_delay(429, None, Some("30"), now()),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(server_delay(None, None, now()), None);
+        assert_eq!(server_delay(429, None, None, now()), None);
+    }
+
+    #[test]
+    fn the_rate_limit_window_is_a_wait_only_when_rate_limited() {
+        // Every Port answer carries x-ratelimit-reset; a 503 is retried after the backoff.
+        assert_eq!(server_delay(503, None, Some("45"), now()), None);
+        assert_eq!(server_delay(500, None, Some("1795694430"), now()), None);
+        assert_eq!(
+            server_delay(503, Some("3"), Some("45"), now()),
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]
