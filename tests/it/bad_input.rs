@@ -1,0 +1,106 @@
+//! Bad input, tried as a user would: each case exits 1 with one `::error::` naming the input
+//! (or the event file), and Port receives no request at all.
+
+use port_stand_in::StandIn;
+
+use crate::support::{data, Step};
+
+/// An event file with these contents, kept alive for the step.
+fn event_file(dir: &tempfile::TempDir, name: &str, contents: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn every_bad_input_fails_before_any_request_with_an_error_naming_it() {
+    let port = StandIn::start();
+    let dir = tempfile::tempdir().unwrap();
+    let not_json = event_file(&dir, "not-json.json", "{\"inputs\": ");
+    let two_runs = event_file(
+        &dir,
+        "two-runs.json",
+        r#"{"inputs":{"port_context":"{\"runId\":\"r_a\"}","port_run_id":"r_b"}}"#,
+    );
+    let missing = dir.path().join("missing.json");
+
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        Option<std::path::PathBuf>,
+        &'static str,
+    );
+    let upsert = |extra: Vec<(&'static str, &'static str)>| {
+        let mut v = vec![("blueprint", "service"), ("identifier", "payments")];
+        v.extend(extra);
+        v
+    };
+    let dispatch = Some(data("workflow_dispatch.json"));
+    let cases: Vec<Case> = vec![
+        ("properties not JSON", upsert(vec![("properties", "{\"a\": }")]), dispatch.clone(), "input 'properties' is not valid JSON"),
+        ("properties an array", upsert(vec![("properties", "[1, 2]")]), dispatch.clone(), "input 'properties' must be a JSON object"),
+        ("relations not JSON", upsert(vec![("relations", "{domain: billing}")]), dispatch.clone(), "input 'relations' is not valid JSON"),
+        ("relations a string", upsert(vec![("relations", "\"billing\"")]), dispatch.clone(), "input 'relations' must be a JSON object"),
+        ("team a number", upsert(vec![("team", "42")]), dispatch.clone(), "input 'team'"),
+        ("team an object", upsert(vec![("team", "{\"name\": \"x\"}")]), dispatch.clone(), "input 'team'"),
+        ("link not a URL list", vec![("operation", "PATCH_RUN"), ("link", "[1, 2]")], dispatch.clone(), "input 'link'"),
+        ("query not JSON", vec![("operation", "SEARCH"), ("query", "{\"rules\": [}")], dispatch.clone(), "input 'query' is not valid JSON"),
+        ("query an array", vec![("operation", "SEARCH"), ("query", "[]")], dispatch.clone(), "input 'query' must be a JSON object"),
+        ("entities not JSON", vec![("operation", "BULK_UPSERT"), ("entities", "[{]")], dispatch.clone(), "input 'entities' is not valid JSON"),
+        ("entities an object", vec![("operation", "BULK_UPSERT"), ("entities", "{}")], dispatch.clone(), "input 'entities'"),
+        ("entities element a string", vec![("operation", "BULK_UPSERT"), ("blueprint", "service"), ("entities", "[{\"identifier\": \"a\"}, \"b\"]")], dispatch.clone(), "input 'entities' element 1"),
+        ("bulk element without blueprint", vec![("operation", "BULK_UPSERT"), ("entities", "[{\"identifier\": \"a\", \"blueprint\": \"service\"}, {\"identifier\": \"b\"}]")], dispatch.clone(), "input 'entities' element 1 has no \"blueprint\""),
+        ("unknown operation", vec![("operation", "MERGE")], dispatch.clone(), "input 'operation' must be one of"),
+        ("missing client id", vec![("clientId", ""), ("blueprint", "service")], dispatch.clone(), "input 'clientId' is required"),
+        ("missing client secret", vec![("clientSecret", ""), ("blueprint", "service")], dispatch.clone(), "input 'clientSecret' is required"),
+        ("upsert without blueprint", vec![("identifier", "payments")], dispatch.clone(), "input 'blueprint' is required"),
+        ("get without identifier", vec![("operation", "GET"), ("blueprint", "service")], dispatch.clone(), "input 'identifier' is required"),
+        ("delete without blueprint", vec![("operation", "DELETE"), ("identifier", "payments")], dispatch.clone(), "input 'blueprint' is required"),
+        ("search without query", vec![("operation", "SEARCH")], dispatch.clone(), "input 'query' is required"),
+        ("create run without action", vec![("operation", "CREATE_RUN")], dispatch.clone(), "input 'action' is required"),
+        ("bulk without entities", vec![("operation", "BULK_UPSERT")], dispatch.clone(), "input 'entities' is required"),
+        ("bad status", vec![("operation", "PATCH_RUN"), ("status", "done")], dispatch.clone(), "input 'status' must be SUCCESS or FAILURE"),
+        ("identifier with a space", upsert(vec![("identifier", "my service")]), dispatch.clone(), "input 'identifier' is not a valid Port identifier"),
+        ("identifier '..'", upsert(vec![("identifier", "..")]), dispatch.clone(), "input 'identifier' is not a valid Port identifier"),
+        ("blueprint with a '#'", vec![("blueprint", "ser#vice")], dispatch.clone(), "input 'blueprint' is not a valid Port identifier"),
+        ("base URL not http(s)", vec![("baseUrl", "ftp://api.getport.io"), ("blueprint", "service")], dispatch.clone(), "input 'baseUrl' must be an http(s) URL"),
+        ("base URL not a URL", vec![("baseUrl", "api.getport.io"), ("blueprint", "service")], dispatch.clone(), "input 'baseUrl'"),
+        ("unknown region", vec![("baseUrl", ""), ("region", "apac"), ("blueprint", "service")], dispatch.clone(), "input 'region'"),
+        ("bad boolean", upsert(vec![("createMissingRelatedEntities", "yes please")]), dispatch.clone(), "input 'createMissingRelatedEntities'"),
+        ("bad delete_dependents", vec![("operation", "DELETE"), ("blueprint", "service"), ("identifier", "payments"), ("delete_dependents", "maybe")], dispatch.clone(), "input 'delete_dependents'"),
+        ("bad job id", vec![("operation", "PATCH_RUN"), ("jobId", "deploy")], dispatch.clone(), "input 'jobId'"),
+        ("bad concurrency", vec![("operation", "BULK_UPSERT"), ("concurrency", "0"), ("blueprint", "service"), ("entities", "[{\"identifier\": \"a\"}]")], dispatch.clone(), "input 'concurrency'"),
+        ("bad timeout", upsert(vec![("timeout", "soon")]), dispatch.clone(), "input 'timeout'"),
+        ("bad max attempts", upsert(vec![("maxAttempts", "-1")]), dispatch.clone(), "input 'maxAttempts'"),
+        ("event file missing", upsert(vec![]), Some(missing), "cannot read the event file"),
+        ("event file not JSON", upsert(vec![]), Some(not_json), "is not JSON"),
+        ("two run ids in the event", upsert(vec![]), Some(two_runs), "two different Port runs"),
+        ("patch run with no run anywhere", vec![("operation", "PATCH_RUN"), ("logMessage", "x")], Some(data("push.json")), "input 'runId' is required for PATCH_RUN"),
+    ];
+    assert!(cases.len() >= 30);
+    let mut failures = Vec::new();
+    for (name, inputs, event, expected) in cases {
+        let mut step = Step::new(&port).event(event);
+        for (k, v) in inputs {
+            step = step.input(k, v);
+        }
+        let out = step.run();
+        let errors = out.errors();
+        let ok = out.code == 1 && errors.len() == 1 && errors[0].contains(expected);
+        if !ok {
+            failures.push(format!(
+                "{name}: exit {}, errors {errors:?}, expected one containing {expected:?}",
+                out.code
+            ));
+        }
+        let sent = port.requests();
+        if !sent.is_empty() {
+            failures.push(format!(
+                "{name}: sent {:?}",
+                sent.iter().map(|r| r.line()).collect::<Vec<_>>()
+            ));
+            port.clear_requests();
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the `port-action` binary, run as the GitHub runner runs it, against the
+//! embedded Port stand-in, which checks every request against Port's OpenAPI spec.
+
+mod support;
+
+mod bad_input;
+mod compat;
+mod entities;
+mod failures;
+mod faults;
+mod fuzz;
+mod network;
+mod runs;
+mod workflow;

@@ -1,0 +1,267 @@
+//! Reporting to a Port run: status, label, summary, links, log lines, and one step that
+//! writes an entity and finishes the run.
+
+use port_stand_in::StandIn;
+use serde_json::json;
+
+use crate::support::{assert_spec_clean, lines, Step, JOB_URL, WORKFLOW_RUN_URL};
+
+fn stand_in_with_run() -> StandIn {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
+    port
+}
+
+fn patch_body(port: &StandIn) -> serde_json::Value {
+    port.requests()
+        .iter()
+        .find(|r| r.method == "PATCH")
+        .and_then(|r| r.body.clone())
+        .expect("a PATCH was sent")
+}
+
+#[test]
+fn cancelled_is_sent_as_failure_labelled_cancelled() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "cancelled")
+        .run()
+        .assert_success();
+    let body = patch_body(&port);
+    assert_eq!(body["status"], "FAILURE");
+    assert_eq!(body["statusLabel"], "Cancelled");
+    assert_eq!(
+        body["summary"],
+        "GitHub Actions job `deploy` in acme/payments was cancelled (run 1234, attempt 1)"
+    );
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn status_label_input_wins_and_status_is_case_insensitive() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "Cancelled")
+        .input("statusLabel", "Stopped by a newer deploy")
+        .run()
+        .assert_success();
+    assert_eq!(
+        patch_body(&port)["statusLabel"],
+        "Stopped by a newer deploy"
+    );
+}
+
+#[test]
+fn a_label_alone_keeps_the_run_in_progress() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("statusLabel", "Waiting for canary")
+        .run()
+        .assert_success();
+    let body = patch_body(&port);
+    assert_eq!(body.get("status"), None);
+    assert_eq!(body.get("summary"), None);
+    assert_eq!(body["statusLabel"], "Waiting for canary");
+    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
+}
+
+#[test]
+fn link_input_is_added_to_the_links_the_run_had() {
+    let port = stand_in_with_run();
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input(
+            "link",
+            r#"["https://grafana.example.com/d/1", "https://argo.example.com/app"]"#,
+        )
+        .run();
+    out.assert_success();
+    let expected = json!([
+        WORKFLOW_RUN_URL,
+        "https://grafana.example.com/d/1",
+        "https://argo.example.com/app",
+        JOB_URL
+    ]);
+    assert_eq!(patch_body(&port)["link"], expected);
+    assert_eq!(out.json_output("link"), expected);
+}
+
+#[test]
+fn without_the_job_link_and_no_link_input_the_run_is_not_read() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("addJobLink", "false")
+        .input("summary", "Done")
+        .input("externalRunId", "deploy-77")
+        .run()
+        .assert_success();
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "PATCH /v1/actions/runs/r_demo"
+        ]
+    );
+    assert_eq!(
+        patch_body(&port),
+        json!({"summary": "Done", "externalRunId": "deploy-77"})
+    );
+}
+
+#[test]
+fn log_line_is_posted_before_the_final_status() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("logMessage", "Deployed version 1.2.3")
+        .input("status", "success")
+        .run()
+        .assert_success();
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "POST /v1/actions/runs/r_demo/logs",
+            "GET /v1/actions/runs/r_demo?version=v2",
+            "PATCH /v1/actions/runs/r_demo",
+        ]
+    );
+    assert_eq!(port.logs("r_demo").len(), 1);
+}
+
+#[test]
+fn one_upsert_step_writes_the_entity_posts_the_log_and_finishes_the_run() {
+    let port = stand_in_with_run();
+    let out = Step::new(&port)
+        .input("blueprint", "service")
+        .input("identifier", "payments")
+        .input("logMessage", "Entity written")
+        .input("status", "SUCCESS")
+        .run();
+    out.assert_success();
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "POST /v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_demo",
+            "POST /v1/actions/runs/r_demo/logs",
+            "GET /v1/actions/runs/r_demo?version=v2",
+            "PATCH /v1/actions/runs/r_demo",
+        ]
+    );
+    assert_eq!(port.run("r_demo").unwrap()["status"], "SUCCESS");
+    assert_eq!(port.logs("r_demo")[0]["message"], "Entity written");
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn a_failed_entity_write_finishes_the_run_as_failure_with_the_error() {
+    let port = stand_in_with_run();
+    port.reject_entity(
+        "service",
+        "payments",
+        422,
+        "blueprint_schema_mismatch",
+        "property \"replicas\" must be a number",
+    );
+    let out = Step::new(&port)
+        .input("blueprint", "service")
+        .input("identifier", "payments")
+        .input("properties", r#"{"replicas": "three"}"#)
+        .input("logMessage", "Entity written")
+        .input("status", "success")
+        .run();
+    out.assert_failure(
+        "Port API 422 blueprint_schema_mismatch: property \"replicas\" must be a number",
+    );
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "FAILURE");
+    let summary = run["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("blueprint_schema_mismatch"),
+        "run summary: {summary}"
+    );
+    assert!(port.logs("r_demo").is_empty(), "no success log line");
+}
+
+#[test]
+fn a_log_to_a_run_that_already_ended_is_a_warning() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "SUCCESS", &[]);
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("logMessage", "late line")
+        .run();
+    out.assert_success();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("::warning") && l.contains("r_demo has already ended")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.output("logMessage"), None);
+}
+
+#[test]
+fn a_run_that_already_ended_keeps_its_status() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "FAILURE", &[WORKFLOW_RUN_URL]);
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .run();
+    out.assert_success();
+    assert!(out
+        .stdout
+        .contains("had already ended with FAILURE; its status was left as it is"));
+    let body = patch_body(&port);
+    assert_eq!(body.get("status"), None);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "FAILURE");
+}
+
+#[test]
+fn a_synchronized_run_refusing_status_is_explained() {
+    let port = StandIn::start();
+    port.add_run_json(json!({
+        "id": "r_demo",
+        "status": "IN_PROGRESS",
+        "synchronized": true,
+        "link": [],
+    }));
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .run();
+    out.assert_failure("run_synchronized_error");
+    assert!(out.errors()[0].contains("synchronized (webhook) action"));
+}
+
+#[test]
+fn create_run_outputs_the_new_run_and_can_wait_for_it() {
+    let port = StandIn::start();
+    port.finish_created_runs_after(1, "SUCCESS");
+    let out = Step::new(&port)
+        .event(None)
+        .input("operation", "CREATE_RUN")
+        .input("action", "deploy_service")
+        .input("identifier", "payments")
+        .input("properties", r#"{"version": "1.2.3"}"#)
+        .input("wait", "true")
+        .run();
+    out.assert_success();
+    let created = &port.requests()[1];
+    assert_eq!(created.line(), "POST /v1/actions/deploy_service/runs");
+    assert_eq!(
+        created.body,
+        Some(json!({"properties": {"version": "1.2.3"}, "entity": "payments"}))
+    );
+    let run_id = out.output("runId").expect("runId output");
+    assert!(run_id.starts_with("r_"), "{run_id}");
+    assert_eq!(out.output("status"), Some("SUCCESS"));
+    assert_spec_clean(&port);
+}

@@ -1,0 +1,224 @@
+//! Runs the real `port-action` binary as the runner would: every input that `action.yml`
+//! declares set (to its default, or `""`), the `GITHUB_*` variables, an event file and the
+//! file-command files, against a Port stand-in on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use port_action::runner::parse_github_output;
+use port_stand_in::{StandIn, CLIENT_ID, CLIENT_SECRET};
+
+/// The numeric job id the runner substitutes for `${{ job.check_run_id }}`.
+pub const JOB_ID: &str = "31415926";
+/// `GITHUB_RUN_ID` of every test step.
+pub const GITHUB_RUN_ID: &str = "1234";
+/// The workflow run's URL, which Port's GitHub integration puts on the run.
+pub const WORKFLOW_RUN_URL: &str = "https://github.com/acme/payments/actions/runs/1234";
+/// This job's URL, as port-action adds it.
+pub const JOB_URL: &str = "https://github.com/acme/payments/actions/runs/1234/job/31415926";
+
+/// A fixture file in `tests/data/`.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// The inputs `action.yml` declares, with their defaults as the runner evaluates them.
+pub fn declared_inputs() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
+        .expect("action.yml");
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
+    let inputs = docs[0]["inputs"]
+        .as_hash()
+        .expect("action.yml declares inputs");
+    inputs
+        .iter()
+        .map(|(name, spec)| {
+            let name = name.as_str().expect("input name").to_string();
+            let default = match &spec["default"] {
+                yaml_rust2::Yaml::String(s) => s.clone(),
+                yaml_rust2::Yaml::Boolean(b) => b.to_string(),
+                yaml_rust2::Yaml::Integer(i) => i.to_string(),
+                _ => String::new(),
+            };
+            let default = default.replace("${{ job.check_run_id }}", JOB_ID);
+            (name, default)
+        })
+        .collect()
+}
+
+/// One step to run.
+pub struct Step {
+    inputs: BTreeMap<String, String>,
+    env: BTreeMap<String, String>,
+    event: Option<PathBuf>,
+}
+
+/// What the step did, as the runner would see it.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The outputs file, as the runner parses it.
+    pub outputs: Vec<(String, String)>,
+    /// The outputs file as written.
+    pub outputs_raw: String,
+    /// The job summary file.
+    pub summary: String,
+}
+
+impl Outcome {
+    /// The last value of output `name`.
+    pub fn output(&self, name: &str) -> Option<&str> {
+        self.outputs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Output `name` read as JSON, as `fromJson()` would.
+    pub fn json_output(&self, name: &str) -> serde_json::Value {
+        let text = self
+            .output(name)
+            .unwrap_or_else(|| panic!("no output {name}: {:?}", self.outputs));
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("output {name} is not JSON: {e}"))
+    }
+
+    /// The `::error` lines printed.
+    pub fn errors(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with("::error"))
+            .collect()
+    }
+
+    /// Asserts the step succeeded, showing what it printed otherwise.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "step failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts the step failed with one `::error` annotation containing `text`.
+    #[track_caller]
+    pub fn assert_failure(&self, text: &str) -> &Self {
+        assert_eq!(self.code, 1, "step should fail\nstdout:\n{}", self.stdout);
+        let errors = self.errors();
+        assert_eq!(errors.len(), 1, "one error annotation: {}", self.stdout);
+        assert!(
+            errors[0].contains(text),
+            "error should contain {text:?}, got {:?}",
+            errors[0]
+        );
+        self
+    }
+}
+
+impl Step {
+    /// A step with the credentials and base URL of `stand_in` and the sample
+    /// `workflow_dispatch` event (Port run `r_demo` in `port_context`).
+    pub fn new(stand_in: &StandIn) -> Self {
+        Self::with_base_url(&stand_in.url())
+    }
+
+    /// A step against any base URL.
+    pub fn with_base_url(url: &str) -> Self {
+        let mut inputs = declared_inputs();
+        inputs.insert("baseUrl".into(), url.to_string());
+        inputs.insert("clientId".into(), CLIENT_ID.into());
+        inputs.insert("clientSecret".into(), CLIENT_SECRET.into());
+        let env = [
+            ("CI", "true"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_API_URL", "https://api.github.com"),
+            ("GITHUB_REPOSITORY", "acme/payments"),
+            ("GITHUB_RUN_ID", GITHUB_RUN_ID),
+            ("GITHUB_RUN_ATTEMPT", "1"),
+            ("GITHUB_RUN_NUMBER", "7"),
+            ("GITHUB_JOB", "deploy"),
+            ("GITHUB_WORKFLOW", "Deploy"),
+            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
+            ("RUNNER_OS", "Linux"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Step {
+            inputs,
+            env,
+            event: Some(data("workflow_dispatch.json")),
+        }
+    }
+
+    /// Sets an input as `with:` would.
+    pub fn input(mut self, name: &str, value: &str) -> Self {
+        self.inputs.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Uses another event file (`None`: no `GITHUB_EVENT_PATH`).
+    pub fn event(mut self, path: Option<PathBuf>) -> Self {
+        self.event = path;
+        self
+    }
+
+    /// Runs the binary and collects what the runner would see.
+    pub fn run(self) -> Outcome {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output_path = dir.path().join("output");
+        let summary_path = dir.path().join("step_summary");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_port-action"));
+        cmd.env_clear();
+        for (name, value) in &self.inputs {
+            cmd.env(
+                format!("INPUT_{}", name.replace(' ', "_").to_uppercase()),
+                value,
+            );
+        }
+        cmd.envs(&self.env);
+        cmd.env("GITHUB_OUTPUT", &output_path);
+        cmd.env("GITHUB_STEP_SUMMARY", &summary_path);
+        if let Some(event) = &self.event {
+            cmd.env("GITHUB_EVENT_PATH", event);
+        }
+        let out = cmd.output().expect("run port-action");
+        let outputs_raw = std::fs::read_to_string(&output_path).unwrap_or_default();
+        let outputs = parse_github_output(&outputs_raw)
+            .unwrap_or_else(|e| panic!("the runner would reject the outputs file: {e}"));
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs,
+            outputs_raw,
+            summary: std::fs::read_to_string(&summary_path).unwrap_or_default(),
+        }
+    }
+}
+
+/// The request lines the stand-in received, e.g. `POST /v1/auth/access_token`.
+pub fn lines(stand_in: &StandIn) -> Vec<String> {
+    stand_in.requests().iter().map(|r| r.line()).collect()
+}
+
+/// Asserts that every request validated against Port's OpenAPI spec.
+#[track_caller]
+pub fn assert_spec_clean(stand_in: &StandIn) {
+    let v = stand_in.spec_violations();
+    assert!(v.is_empty(), "requests that Port's spec rejects: {v:#?}");
+}
