@@ -1,6 +1,7 @@
 //! The benchmark: the release binary of port-action against the embedded Port stand-in with a
 //! fixed latency per request, for the operations real workflows run most. Prints requests
 //! sent, wall time and peak memory per scenario, and writes the table to a Markdown file.
+//! The image's static musl build is measured too when it exists (`.ci/container-test` builds it).
 //! With `--official PATH/dist/index.js` it also runs `port-labs/port-github-action` under node
 //! on the same scenarios, so both are measured in one run.
 //!
@@ -82,7 +83,11 @@ fn scenarios() -> Vec<Scenario> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("--measure-child") {
+        return measure_child(&all[1..]);
+    }
+    let mut args = all.into_iter();
     let mut latency_ms = 20u64;
     let mut runs = 5usize;
     let mut official: Option<PathBuf> = None;
@@ -109,8 +114,17 @@ fn main() -> anyhow::Result<()> {
         binary.display()
     );
     let latency = Duration::from_millis(latency_ms);
+    let binary = binary.canonicalize()?;
     let mut programs: Vec<(String, Vec<String>)> =
         vec![("port-action".into(), vec![binary.display().to_string()])];
+    // The image's static build, when `.ci/container-test` has made it.
+    let musl = root.join("target/x86_64-unknown-linux-musl/release/port-action");
+    if musl.exists() {
+        programs.push((
+            "port-action (static musl, as in the image)".into(),
+            vec![musl.display().to_string()],
+        ));
+    }
     if let Some(js) = &official {
         programs.push((
             "port-github-action v1 (node)".into(),
@@ -151,13 +165,18 @@ fn main() -> anyhow::Result<()> {
 
     let table = format!(
         "# Benchmark\n\n\
-         The release binary against the embedded Port stand-in, {latency_ms} ms of latency added \
-         to every request, median of {runs} runs (peak memory: the largest of them), on {cores} \
-         cores. Produced by `cargo run --release --example bench`.\n\n\
+         The release binary (`{bin}`) against the embedded Port stand-in, {latency_ms} ms of \
+         latency added to every request, median of {runs} runs (peak memory: the largest of \
+         them), on {cores} cores. Requests count the token request. Produced by \
+         `cargo build --release --bin port-action && cargo run --release --example bench`.\n\n\
          | scenario | program | requests | wall time | peak memory | result |\n\
          |---|---|---|---|---|---|\n{}\n",
         rows.join("\n"),
         cores = std::thread::available_parallelism().map_or(1, |n| n.get()),
+        bin = binary
+            .strip_prefix(root.canonicalize()?)
+            .unwrap_or(&binary)
+            .display(),
     );
     std::fs::write(&out, table)?;
     println!("\nwritten to {}", out.display());
@@ -198,32 +217,55 @@ fn measure(argv: &[String], port: &StandIn, scenario: &Scenario) -> anyhow::Resu
     })
 }
 
-/// Spawns with `env` only, waits with `wait4` for the child's own peak resident set size.
+/// Spawns with `env` only and returns whether it succeeded and its peak resident set size.
+///
+/// The peak comes from `wait4` in a small helper process (this program re-run with
+/// `--measure-child`): Linux carries the parent's memory high-water mark into a spawned child's
+/// `ru_maxrss` across `exec`, so measuring straight from this large process would report its
+/// own size, not the child's.
 fn spawn_and_wait(
     argv: &[String],
     env: &BTreeMap<String, String>,
     dir: &Path,
 ) -> anyhow::Result<(bool, u64)> {
-    let child = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("--measure-child")
+        .args(argv)
         .env_clear()
         .envs(env)
         .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    let (ok, rss) = last
+        .split_once(' ')
+        .ok_or_else(|| anyhow::anyhow!("no measure from the helper: {text}"))?;
+    Ok((ok == "ok", rss.parse()?))
+}
+
+/// The helper: runs `argv` with this process's environment, output discarded, and prints
+/// `ok|failed <peak KiB>`.
+fn measure_child(argv: &[String]) -> anyhow::Result<()> {
+    let child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    // SAFETY: an all-zero rusage is valid, and wait4 writes into it for our own child.
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid for the call.
+    // SAFETY: `pid` is our own child, not yet waited for; the pointers live across the call.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     anyhow::ensure!(
         r == pid,
         "wait4 failed: {}",
         std::io::Error::last_os_error()
     );
-    std::mem::forget(child);
+    // Reaped by wait4 above; dropping the handle does not wait again.
+    drop(child);
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    Ok((ok, usage.ru_maxrss as u64))
+    println!("{} {}", if ok { "ok" } else { "failed" }, usage.ru_maxrss);
+    Ok(())
 }
