@@ -23,10 +23,6 @@ pub enum PortError {
         method: String,
         url: String,
         detail: String,
-        /// The request timed out (as opposed to failing to connect).
-        timeout: bool,
-        /// The connection failed before the request could have reached Port.
-        connect: bool,
     },
     /// Port answered success with a body that is not what its API describes.
     #[error("Port answered {method} {path} with {status} but an unexpected body: {detail}")]

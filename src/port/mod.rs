@@ -245,35 +245,32 @@ impl PortClient {
         }
         let started = Instant::now();
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let transport = |e: reqwest::Error| Failed {
-            failure: if e.is_connect() && error_chain(&e).contains("certificate") {
-                Failure::Untrusted
+        let transport = |e: reqwest::Error| {
+            let chain = error_chain(&e);
+            let (failure, detail) = if e.is_connect() && chain.contains("certificate") {
+                let hint = "a TLS-inspecting proxy or a private CA? Give a CA bundle that \
+                            includes it in SSL_CERT_FILE";
+                (Failure::Untrusted, format!("{chain} ({hint})"))
             } else if e.is_connect() {
-                Failure::Connect
+                (Failure::Connect, chain)
+            } else if e.is_timeout() {
+                let within = humantime(self.request_timeout.min(left));
+                let detail = format!(
+                    "no answer within {within} (input 'requestTimeout' or the step's 'timeout')"
+                );
+                (Failure::Interrupted, detail)
             } else {
-                Failure::Interrupted
-            },
-            server_delay: None,
-            error: PortError::Transport {
-                method: method.to_string(),
-                url: url_without_query(url),
-                detail: if e.is_connect() && error_chain(&e).contains("certificate") {
-                    format!(
-                        "{} (a TLS-inspecting proxy or a private CA? Give a CA bundle that \
-                         includes it in SSL_CERT_FILE)",
-                        error_chain(&e)
-                    )
-                } else if e.is_timeout() {
-                    format!(
-                        "no answer within {} (input 'requestTimeout' or the step's 'timeout')",
-                        humantime(self.request_timeout.min(left))
-                    )
-                } else {
-                    error_chain(&e)
+                (Failure::Interrupted, chain)
+            };
+            Failed {
+                failure,
+                server_delay: None,
+                error: PortError::Transport {
+                    method: method.to_string(),
+                    url: url_without_query(url),
+                    detail,
                 },
-                timeout: e.is_timeout(),
-                connect: e.is_connect(),
-            },
+            }
         };
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status();
