@@ -170,6 +170,43 @@ pub fn parse(env: &Env) -> Result<Inputs, InputError> {
     validate(raw)
 }
 
+/// Every input port-action reads, spelled as in `action.yml` and in workflows.
+pub const NAMES: [&str; 33] = [
+    "baseUrl",
+    "clientId",
+    "clientSecret",
+    "operation",
+    "identifier",
+    "title",
+    "icon",
+    "blueprint",
+    "properties",
+    "team",
+    "relations",
+    "runId",
+    "entities",
+    "query",
+    "include",
+    "status",
+    "logMessage",
+    "link",
+    "summary",
+    "externalRunId",
+    "action",
+    "delete_dependents",
+    "createMissingRelatedEntities",
+    "statusLabel",
+    "region",
+    "jobId",
+    "addJobLink",
+    "concurrency",
+    "wait",
+    "waitTimeout",
+    "requestTimeout",
+    "timeout",
+    "maxAttempts",
+];
+
 /// Every input as the runner passes it: a string, `""` when not given. envy lower-cases the
 /// variable names, so `INPUT_CLIENTID` fills `clientid`.
 #[derive(Debug, Default, Deserialize)]
@@ -752,6 +789,33 @@ fn shown(value: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn raw_from(vars: &[(String, String)]) -> Raw {
+        envy::prefixed("INPUT_")
+            .from_iter(vars.iter().cloned())
+            .expect("inputs read")
+    }
+
+    #[test]
+    fn every_named_input_is_read_and_every_read_input_is_named() {
+        for name in NAMES {
+            let var = format!("INPUT_{}", name.to_uppercase());
+            let raw = raw_from(&[(var.clone(), "marker-value".into())]);
+            assert!(
+                format!("{raw:?}").contains("marker-value"),
+                "{var} is not read"
+            );
+        }
+        let all: Vec<(String, String)> = NAMES
+            .iter()
+            .map(|n| (format!("INPUT_{}", n.to_uppercase()), "x".into()))
+            .collect();
+        let shown = format!("{:?}", raw_from(&all));
+        assert!(
+            !shown.contains("None"),
+            "an input is read but not named: {shown}"
+        );
+    }
 
     /// The environment of a step: every declared input set, `""` when not given, as the
     /// runner does, plus `pairs` (input names as written in the workflow).

@@ -49,6 +49,19 @@ pub fn declared_inputs() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The outputs `action.yml` declares.
+pub fn declared_outputs() -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
+        .expect("action.yml");
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
+    docs[0]["outputs"]
+        .as_hash()
+        .expect("action.yml declares outputs")
+        .keys()
+        .map(|k| k.as_str().expect("output name").to_string())
+        .collect()
+}
+
 /// One step to run.
 pub struct Step {
     inputs: BTreeMap<String, String>,
@@ -200,6 +213,13 @@ impl Step {
         let outputs_raw = std::fs::read_to_string(&output_path).unwrap_or_default();
         let outputs = parse_github_output(&outputs_raw)
             .unwrap_or_else(|e| panic!("the runner would reject the outputs file: {e}"));
+        let declared = declared_outputs();
+        for (name, _) in &outputs {
+            assert!(
+                declared.contains(name),
+                "output '{name}' is written but action.yml does not declare it"
+            );
+        }
         Outcome {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
