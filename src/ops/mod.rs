@@ -68,10 +68,19 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
                     humantime(deadline)
                 )),
             };
-            write_summary(&step, outcome.as_ref().err());
+            write_summary(
+                &job,
+                &console,
+                step.inputs.operation.as_str(),
+                &step.summary,
+                outcome.as_ref().err(),
+            );
             outcome
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            write_summary(&job, &console, "nothing sent", &[], Some(&e));
+            Err(e)
+        }
     };
     if let Err(e) = &result {
         console.error(Some("port-action failed"), &format!("{e:#}"));
@@ -175,25 +184,31 @@ fn explain_ended_run(e: anyhow::Error, run: Option<&ResolvedRun>) -> anyhow::Err
     }
 }
 
-/// Appends this step's section to the job summary, on success and on failure alike.
-fn write_summary(step: &Step, error: Option<&anyhow::Error>) {
-    let path = step.job.summary_path.as_ref().map(PathBuf::from);
-    if path.is_none() {
+/// Appends this step's section to the job summary, on success and on failure alike: a
+/// heading, the list of what was done, and the error in a caution block.
+fn write_summary(
+    job: &JobContext,
+    console: &Console,
+    title: &str,
+    done: &[String],
+    error: Option<&anyhow::Error>,
+) {
+    let Some(path) = job.summary_path.as_ref().map(PathBuf::from) else {
         return;
-    }
-    let mut md = format!("### Port: {}\n\n", step.inputs.operation.as_str());
-    for line in &step.summary {
+    };
+    let mut md = format!("### Port: {title}\n\n");
+    for line in done {
         md.push_str(&format!("- {line}\n"));
     }
     if let Some(e) = error {
         md.push_str(&format!(
             "\n> [!CAUTION]\n> {}\n",
-            step.console.redact(&format!("{e:#}")).replace('\n', "\n> ")
+            console.redact(&format!("{e:#}")).replace('\n', "\n> ")
         ));
     }
     md.push('\n');
-    if let Err(e) = StepSummary::new(path).append(&md) {
-        step.console.warning(
+    if let Err(e) = StepSummary::new(Some(path)).append(&md) {
+        console.warning(
             Some("job summary"),
             &format!("cannot write the job summary: {e}"),
         );

@@ -14,6 +14,11 @@ fn invalid_json_names_the_input_and_the_position_and_sends_nothing() {
         .run();
     out.assert_failure("input 'properties' is not valid JSON: expected value at line 3 column 8");
     assert!(port.requests().is_empty());
+    assert_eq!(
+        out.summary,
+        "### Port: nothing sent\n\n\n> [!CAUTION]\n> input 'properties' is not valid JSON: \
+         expected value at line 3 column 8\n\n"
+    );
 }
 
 #[test]
@@ -59,6 +64,12 @@ fn an_unknown_run_shows_ports_error_whole() {
     out.assert_failure(
         "Port API 404 not_found: Run with id \"r_missing\" not found (POST /v1/actions/runs/r_missing/logs, trace id ",
     );
+    assert!(out.summary.starts_with("### Port: PATCH_RUN\n"));
+    assert!(
+        out.summary.contains("> [!CAUTION]\n> cannot post the log line to Port run r_missing: Port API 404 not_found"),
+        "{}",
+        out.summary
+    );
     assert_eq!(lines(&port).len(), 2);
 }
 
@@ -81,10 +92,18 @@ fn an_unreachable_port_names_the_url() {
     drop(listener);
     let out = Step::with_base_url(&url)
         .input("blueprint", "service")
+        .input("maxAttempts", "2")
         .run();
     out.assert_failure(&format!(
         "cannot reach Port: POST {url}/v1/auth/access_token"
     ));
+    // A refused connection never reached Port: it is tried again, up to maxAttempts.
+    assert_eq!(
+        out.stdout.matches("trying again").count(),
+        1,
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
