@@ -820,42 +820,7 @@ mod tests {
     /// The environment of a step: every declared input set, `""` when not given, as the
     /// runner does, plus `pairs` (input names as written in the workflow).
     fn env(pairs: &[(&str, &str)]) -> Env {
-        let declared = [
-            "baseUrl",
-            "clientId",
-            "clientSecret",
-            "operation",
-            "identifier",
-            "title",
-            "icon",
-            "blueprint",
-            "properties",
-            "team",
-            "relations",
-            "runId",
-            "entities",
-            "query",
-            "include",
-            "status",
-            "logMessage",
-            "link",
-            "summary",
-            "externalRunId",
-            "action",
-            "delete_dependents",
-            "createMissingRelatedEntities",
-            "statusLabel",
-            "region",
-            "jobId",
-            "addJobLink",
-            "concurrency",
-            "wait",
-            "waitTimeout",
-            "requestTimeout",
-            "timeout",
-            "maxAttempts",
-        ];
-        let mut env: Env = declared
+        let mut env: Env = NAMES
             .iter()
             .map(|name| (format!("INPUT_{}", name.to_uppercase()), String::new()))
             .collect();

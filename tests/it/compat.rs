@@ -6,7 +6,7 @@
 use port_stand_in::StandIn;
 use serde_json::{json, Value};
 
-use crate::support::{assert_spec_clean, Step};
+use crate::support::{assert_spec_clean, yaml_scalar, Step};
 
 /// A step whose inputs are the `with:` block of a workflow step, as the runner passes them
 /// (`${{ }}` expressions already evaluated).
@@ -16,12 +16,7 @@ fn step_with(port: &StandIn, with: &str) -> Step {
     let docs = yaml_rust2::YamlLoader::load_from_str(&with).expect("a with: block");
     let mut step = Step::new(port);
     for (k, v) in docs[0].as_hash().expect("a mapping") {
-        let value = match v {
-            yaml_rust2::Yaml::String(s) => s.clone(),
-            yaml_rust2::Yaml::Boolean(b) => b.to_string(),
-            yaml_rust2::Yaml::Integer(i) => i.to_string(),
-            other => panic!("unexpected YAML value {other:?}"),
-        };
+        let value = yaml_scalar(v).unwrap_or_else(|| panic!("unexpected YAML value {v:?}"));
         step = step.input(k.as_str().expect("a key"), &value);
     }
     step

@@ -25,6 +25,16 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A YAML scalar as the runner passes it to an action: text.
+pub fn yaml_scalar(value: &yaml_rust2::Yaml) -> Option<String> {
+    match value {
+        yaml_rust2::Yaml::String(s) => Some(s.clone()),
+        yaml_rust2::Yaml::Boolean(b) => Some(b.to_string()),
+        yaml_rust2::Yaml::Integer(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
 /// The inputs `action.yml` declares, with their defaults as the runner evaluates them.
 pub fn declared_inputs() -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
@@ -37,12 +47,7 @@ pub fn declared_inputs() -> BTreeMap<String, String> {
         .iter()
         .map(|(name, spec)| {
             let name = name.as_str().expect("input name").to_string();
-            let default = match &spec["default"] {
-                yaml_rust2::Yaml::String(s) => s.clone(),
-                yaml_rust2::Yaml::Boolean(b) => b.to_string(),
-                yaml_rust2::Yaml::Integer(i) => i.to_string(),
-                _ => String::new(),
-            };
+            let default = yaml_scalar(&spec["default"]).unwrap_or_default();
             let default = default.replace("${{ job.check_run_id }}", JOB_ID);
             (name, default)
         })
