@@ -145,12 +145,12 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
     if let Some(run) = step.run.clone() {
         step.console
             .info(&format!("Port run {} (from {})", run.id, run.source));
-        // CREATE_RUN's `runId` output is the run it creates.
+        // CREATE_RUN's `runId` and `runUrl` outputs are those of the run it creates.
         if step.inputs.operation != Operation::CreateRun {
             step.output("runId", &run.id)?;
+            let url = port::run_url(&step.inputs.api_base, &run.id);
+            step.output("runUrl", &url)?;
         }
-        let url = port::run_url(&step.inputs.api_base, &run.id);
-        step.output("runUrl", &url)?;
     }
     let result = match step.inputs.operation {
         Operation::Upsert => entity::upsert(step).await,

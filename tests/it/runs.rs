@@ -265,3 +265,26 @@ fn create_run_outputs_the_new_run_and_can_wait_for_it() {
     assert_eq!(out.output("status"), Some("SUCCESS"));
     assert_spec_clean(&port);
 }
+
+#[test]
+fn create_run_inside_a_port_run_outputs_the_new_run_and_logs_to_its_own() {
+    let port = stand_in_with_run();
+    let out = Step::new(&port)
+        .input("operation", "CREATE_RUN")
+        .input("action", "deploy_service")
+        .input("logMessage", "Started the deployment")
+        .run();
+    out.assert_success();
+    let new_id = out.output("runId").expect("runId output").to_string();
+    assert_ne!(new_id, "r_demo");
+    let written = |name: &str| out.outputs.iter().filter(|(n, _)| n == name).count();
+    assert_eq!(written("runId"), 1, "{:?}", out.outputs);
+    assert_eq!(written("runUrl"), 1, "{:?}", out.outputs);
+    assert_eq!(
+        out.output("runUrl"),
+        Some(format!("{}/organization/run?runId={new_id}", port.url()).as_str())
+    );
+    assert_eq!(port.logs("r_demo")[0]["message"], "Started the deployment");
+    assert!(port.logs(&new_id).is_empty());
+    assert_spec_clean(&port);
+}
