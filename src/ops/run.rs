@@ -26,6 +26,7 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// its summary, so it does not stay `IN_PROGRESS` because the step died.
 pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow::Result<()> {
     let Some(run) = step.run.clone() else {
+        warn_unused_run_inputs(step);
         return Ok(());
     };
     if failure.is_none() {
@@ -51,6 +52,36 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
         return Ok(());
     }
     update_run(step, &run.id, status, summary).await
+}
+
+/// Run inputs given to a step that has no run would otherwise vanish without a word.
+fn warn_unused_run_inputs(step: &Step) {
+    let i = &step.inputs;
+    let given: Vec<&str> = [
+        ("logMessage", i.log_message.is_some()),
+        ("status", i.status.is_some()),
+        ("statusLabel", i.status_label.is_some()),
+        ("summary", i.summary.is_some()),
+        ("link", !i.link.is_empty()),
+        ("externalRunId", i.external_run_id.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, present)| present.then_some(name))
+    .collect();
+    if !given.is_empty() {
+        step.console.warning(
+            Some("No Port run"),
+            &format!(
+                "{} given, but this step has no Port run (no 'runId' input, and none in the \
+                 event payload), so nothing was sent to a run",
+                given
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
 }
 
 /// `POST /v1/actions/runs/{id}/logs`. A run that has already ended refuses logs: that is a

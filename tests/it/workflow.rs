@@ -171,3 +171,25 @@ fn the_runner_environment_is_enough_without_a_job_id() {
         json!(["https://github.com/acme/payments/actions/runs/1234/attempts/1"])
     );
 }
+
+#[test]
+fn run_inputs_without_a_run_are_a_warning_not_silence() {
+    let port = StandIn::start();
+    let out = Step::new(&port)
+        .event(Some(crate::support::data("push.json")))
+        .input("blueprint", "service")
+        .input("identifier", "payments")
+        .input("logMessage", "written")
+        .input("status", "success")
+        .run();
+    out.assert_success();
+    assert!(
+        out.stdout.lines().any(|l| l
+            == "::warning title=No Port run::'logMessage', 'status' given, but this step has no \
+                Port run (no 'runId' input, and none in the event payload), so nothing was sent \
+                to a run"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines(&port).len(), 2, "token and upsert only");
+}
