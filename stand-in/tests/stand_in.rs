@@ -40,6 +40,7 @@ impl Port {
         let stand_in = StandIn::start_with(options);
         let client = Client::builder()
             .timeout(Duration::from_secs(10))
+            .no_proxy()
             .build()
             .unwrap();
         let token = token(&client, &stand_in.url()).await;
@@ -874,7 +875,7 @@ fn the_binary_serves_logs_and_stops_when_stdin_closes() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let client = Client::new();
+        let client = Client::builder().no_proxy().build().unwrap();
         let token = token(&client, &url).await;
         let r = client
             .get(format!("{url}/v1/actions/runs/r_demo?version=v2"))
