@@ -14,6 +14,10 @@ const EVENT: &str = include_str!("../tests/data/workflow_dispatch.json");
 const WORKFLOW_RUN_URL: &str = "https://github.com/acme/payments/actions/runs/1234";
 
 fn main() -> anyhow::Result<()> {
+    // The step runs in this process and reads proxies from its environment: the stand-in on
+    // loopback is reached directly whatever proxy the machine sets.
+    let no_proxy = std::env::var("NO_PROXY").unwrap_or_default();
+    std::env::set_var("NO_PROXY", format!("{no_proxy},127.0.0.1"));
     let port = StandIn::start();
     // What Port did before the workflow started: create the run, and (through its GitHub
     // integration) put the workflow run's URL on it.
