@@ -132,8 +132,29 @@ async fn update_run(
     let mut wanted: Vec<String> = inputs.link.clone();
     wanted.extend(job_url);
     let mut links = None;
-    if !wanted.is_empty() {
-        let current = get_run(step, run_id).await?;
+    let current = if wanted.is_empty() {
+        None
+    } else {
+        match get_run(step, run_id).await {
+            Ok(run) => Some(run),
+            // A run Port does not know cannot be updated either.
+            Err(e) if e.code() == Some("not_found") => {
+                return Err(anyhow::Error::new(e).context(format!("cannot read Port run {run_id}")))
+            }
+            // The rest of the update matters more than the links: send it without them
+            // (sending links unread would replace the ones the run has).
+            Err(e) => {
+                let text = format!(
+                    "cannot read Port run {run_id} for its links ({e}); updating it without \
+                     adding links"
+                );
+                step.console.warning(Some("Run links not updated"), &text);
+                step.note(format!("⚠️ {text}"));
+                None
+            }
+        }
+    };
+    if let Some(current) = current {
         let current_status = current.get("status").and_then(Value::as_str).unwrap_or("");
         if let Some(s) = status {
             if !current_status.is_empty() && !OPEN_STATUSES.contains(&current_status) {
@@ -224,21 +245,18 @@ fn explain_patch_error(e: PortError) -> anyhow::Error {
 }
 
 /// `GET /v1/actions/runs/{id}?version=v2`: the run object.
-async fn get_run(step: &Step, run_id: &str) -> anyhow::Result<Value> {
+async fn get_run(step: &Step, run_id: &str) -> Result<Value, PortError> {
+    let path = ["actions", "runs", run_id];
     let answer = step
         .client
-        .call(
-            Method::GET,
-            &["actions", "runs", run_id],
-            &[("version", "v2".into())],
-            None,
-        )
-        .await
-        .with_context(|| format!("cannot read Port run {run_id}"))?;
-    answer
-        .get("run")
-        .cloned()
-        .with_context(|| format!("Port's answer for run {run_id} has no \"run\""))
+        .call(Method::GET, &path, &[("version", "v2".into())], None)
+        .await?;
+    answer.get("run").cloned().ok_or_else(|| PortError::Decode {
+        status: 200,
+        method: "GET".into(),
+        path: format!("/v1/actions/runs/{run_id}"),
+        detail: "no \"run\" in the answer".into(),
+    })
 }
 
 /// The links already on the run, then the wanted ones, each once, in order.
@@ -349,7 +367,9 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
         humantime(limit)
     ));
     loop {
-        let run = get_run(step, run_id).await?;
+        let run = get_run(step, run_id)
+            .await
+            .with_context(|| format!("cannot read Port run {run_id}"))?;
         let status = run
             .get("status")
             .and_then(Value::as_str)

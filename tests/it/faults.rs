@@ -529,3 +529,53 @@ fn a_500_that_persists_stops_after_max_attempts_with_ports_message() {
     );
     assert!(port.entities("service").is_empty());
 }
+
+#[test]
+fn the_final_status_lands_even_when_the_run_cannot_be_read_for_its_links() {
+    let port = stand_in_with_run();
+    for _ in 0..2 {
+        respond(
+            &port,
+            "GET /v1/actions/runs/",
+            500,
+            &[],
+            json!({"ok": false, "error": "internal_error", "message": "read replica down"}),
+        );
+    }
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .input("maxAttempts", "2")
+        .run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, GET_RUN, GET_RUN, PATCH_RUN]);
+    let patch = port.requests()[3].body.clone().unwrap();
+    assert_eq!(patch["status"], "SUCCESS");
+    assert_eq!(patch.get("link"), None, "links unread are not replaced");
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "SUCCESS");
+    assert_eq!(run["link"], json!([WORKFLOW_RUN_URL]));
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("::warning title=Run links not updated::")
+                && l.contains("read replica down")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_unknown_run_is_not_patched_blindly() {
+    let port = StandIn::start();
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("runId", "r_gone")
+        .input("status", "success")
+        .run();
+    out.assert_failure("cannot read Port run r_gone: Port API 404 not_found");
+    assert_eq!(
+        lines(&port),
+        [TOKEN, "GET /v1/actions/runs/r_gone?version=v2"]
+    );
+}
