@@ -162,26 +162,37 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
         // PATCH_RUN is the report alone.
         Operation::PatchRun => Ok(()),
     };
-    let result = result.map_err(|e| explain_ended_run(e, step.run.as_ref()));
+    let result = result.map_err(|e| explain_run_error(e, step.run.as_ref()));
     // Every operation reports to its run: the log line, and the status when one is given.
     let reported = run::report(step, result.as_ref().err()).await;
     result?;
     reported
 }
 
-/// Names the run when Port refused a write because the run it is tied to has ended.
-fn explain_ended_run(e: anyhow::Error, run: Option<&ResolvedRun>) -> anyhow::Error {
-    let exhausted = e
-        .downcast_ref::<port::PortError>()
-        .is_some_and(|p| p.code() == Some("run_exhausted"));
-    match run {
-        Some(run) if exhausted => e.context(format!(
+/// Names the run, and where its id came from, when Port refused a write because of the run
+/// it is tied to: one that has ended, or one Port does not know.
+fn explain_run_error(e: anyhow::Error, run: Option<&ResolvedRun>) -> anyhow::Error {
+    let Some(run) = run else { return e };
+    let Some(port_error) = e.downcast_ref::<port::PortError>() else {
+        return e;
+    };
+    let why = match port_error {
+        port::PortError::Api { code, .. } if code == "run_exhausted" => format!(
             "Port run {} (from {}) has already ended, and writes can be tied to a run only \
              while it is in progress",
             run.id, run.source
-        )),
-        _ => e,
-    }
+        ),
+        port::PortError::Api { code, message, .. }
+            if code == "not_found" && message.contains(&run.id) =>
+        {
+            format!(
+                "Port has no run {} (from {}); give the right one as the 'runId' input",
+                run.id, run.source
+            )
+        }
+        _ => return e,
+    };
+    e.context(why)
 }
 
 /// Appends this step's section to the job summary, on success and on failure alike: a

@@ -328,8 +328,9 @@ fn an_entity_write_tied_to_an_unknown_run_shows_ports_404_whole() {
     let port = StandIn::start();
     let out = upsert(&port).input("runId", "r_missing").run();
     out.assert_failure(
-        "cannot upsert the entity in blueprint 'service': Port API 404 not_found: Run with id \
-         \"r_missing\" not found (POST /v1/blueprints/service/entities, trace id ",
+        "Port has no run r_missing (from input 'runId'); give the right one as the 'runId' \
+         input: cannot upsert the entity in blueprint 'service': Port API 404 not_found: Run \
+         with id \"r_missing\" not found (POST /v1/blueprints/service/entities, trace id ",
     );
     assert_names_a_trace_id(out.errors()[0]);
     assert_eq!(
@@ -577,5 +578,18 @@ fn an_unknown_run_is_not_patched_blindly() {
     assert_eq!(
         lines(&port),
         [TOKEN, "GET /v1/actions/runs/r_gone?version=v2"]
+    );
+}
+
+#[test]
+fn a_run_id_input_that_is_not_a_port_run_is_named_in_the_error() {
+    let port = StandIn::start();
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    // A workflow input that happens to be called run_id, holding a GitHub run number.
+    std::fs::write(&event, r#"{"inputs":{"run_id":"98765"}}"#).unwrap();
+    let out = upsert(&port).event(Some(event)).run();
+    out.assert_failure(
+        "Port has no run 98765 (from inputs.run_id); give the right one as the 'runId' input",
     );
 }
