@@ -164,7 +164,9 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
     };
     let result = result.map_err(|e| explain_run_error(e, step.run.as_ref()));
     // Every operation reports to its run: the log line, and the status when one is given.
-    let reported = run::report(step, result.as_ref().err()).await;
+    let reported = run::report(step, result.as_ref().err())
+        .await
+        .map_err(|e| explain_run_error(e, step.run.as_ref()));
     result?;
     reported
 }

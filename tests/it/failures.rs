@@ -66,7 +66,11 @@ fn an_unknown_run_shows_ports_error_whole() {
     );
     assert!(out.summary.starts_with("### Port: PATCH_RUN\n"));
     assert!(
-        out.summary.contains("> [!CAUTION]\n> cannot post the log line to Port run r_missing: Port API 404 not_found"),
+        out.summary.contains(
+            "> [!CAUTION]\n> Port has no run r_missing (from input 'runId'); give the right one \
+             as the 'runId' input: cannot post the log line to Port run r_missing: Port API 404 \
+             not_found"
+        ),
         "{}",
         out.summary
     );
