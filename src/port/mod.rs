@@ -225,12 +225,8 @@ impl PortClient {
             Some(q) => format!("{path}?{q}"),
             None => path.clone(),
         };
-        if self.console.is_debug() {
-            if let Some(b) = body {
-                self.console.group(&format!("{method} {shown}"));
-                self.console.info(&redacted_body(b));
-                self.console.end_group();
-            }
+        if let Some(b) = body {
+            self.debug_json(&format!("{method} {shown}"), b);
         }
         let left = self.deadline.saturating_duration_since(Instant::now());
         let mut req = self
@@ -322,12 +318,17 @@ impl PortClient {
                 },
             })?
         };
+        self.debug_json(&format!("answer {}", status.as_u16()), &value);
+        Ok((status.as_u16(), value))
+    }
+
+    /// With debug logging on, a JSON body in a collapsed group, credentials redacted.
+    fn debug_json(&self, title: &str, body: &Value) {
         if self.console.is_debug() {
-            self.console.group(&format!("answer {}", status.as_u16()));
-            self.console.info(&redacted_body(&value));
+            self.console.group(title);
+            self.console.info(&redacted_body(body));
             self.console.end_group();
         }
-        Ok((status.as_u16(), value))
     }
 }
 

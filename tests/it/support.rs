@@ -25,6 +25,18 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `action.yml`, read and parsed once for the whole suite.
+fn action_yml() -> &'static yaml_rust2::Yaml {
+    static ACTION: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
+    ACTION.get_or_init(|| {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
+                .expect("action.yml");
+        let mut docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
+        docs.remove(0)
+    })
+}
+
 /// A YAML scalar as the runner passes it to an action: text.
 pub fn yaml_scalar(value: &yaml_rust2::Yaml) -> Option<String> {
     match value {
@@ -37,10 +49,7 @@ pub fn yaml_scalar(value: &yaml_rust2::Yaml) -> Option<String> {
 
 /// The inputs `action.yml` declares, with their defaults as the runner evaluates them.
 pub fn declared_inputs() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
-        .expect("action.yml");
-    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
-    let inputs = docs[0]["inputs"]
+    let inputs = action_yml()["inputs"]
         .as_hash()
         .expect("action.yml declares inputs");
     inputs
@@ -56,10 +65,7 @@ pub fn declared_inputs() -> BTreeMap<String, String> {
 
 /// The outputs `action.yml` declares.
 pub fn declared_outputs() -> std::collections::BTreeSet<String> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
-        .expect("action.yml");
-    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
-    docs[0]["outputs"]
+    action_yml()["outputs"]
         .as_hash()
         .expect("action.yml declares outputs")
         .keys()
