@@ -19,7 +19,8 @@ use crate::port::{PortClient, PortError};
 pub const MAX_BATCH_ENTITIES: usize = 20;
 /// Port refuses bodies over 1 MiB; stay below it with room for the envelope.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024 - 1024;
-/// Failed entities annotated one by one; GitHub shows at most ten error annotations a step.
+/// GitHub shows at most ten error annotations a step, and the step's own error is the last:
+/// up to nine failed entities are annotated one by one, or eight and a line for the rest.
 const MAX_ANNOTATIONS: usize = 9;
 
 /// One entity of the `entities` input, ready to send.
@@ -104,9 +105,14 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     written.sort_by_key(|(i, _)| *i);
     failures.sort_by_key(|f| f.index);
     let identifiers: Vec<&str> = written.iter().map(|(_, id)| id.as_str()).collect();
-    step.output("identifiers", &serde_json::to_string(&identifiers)?)?;
-    step.output("failed", &serde_json::to_string(&failures)?)?;
-    for f in failures.iter().take(MAX_ANNOTATIONS) {
+    step.output("identifiers", &serde_json::to_string(&identifiers)?);
+    step.output("failed", &serde_json::to_string(&failures)?);
+    let annotated = if failures.len() > MAX_ANNOTATIONS {
+        MAX_ANNOTATIONS - 1
+    } else {
+        failures.len()
+    };
+    for f in failures.iter().take(annotated) {
         let who = match &f.identifier {
             Some(id) => format!("entity '{id}' (element {})", f.index),
             None => format!("element {}", f.index),
@@ -116,12 +122,12 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             &format!("{}: {}", f.error, f.message),
         );
     }
-    if failures.len() > MAX_ANNOTATIONS {
+    if failures.len() > annotated {
         step.console.error(
             Some("BULK_UPSERT"),
             &format!(
                 "…and {} more entities not written (see the 'failed' output)",
-                failures.len() - MAX_ANNOTATIONS
+                failures.len() - annotated
             ),
         );
     }

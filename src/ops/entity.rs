@@ -71,8 +71,8 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
         .and_then(Value::as_str)
         .context("Port's answer to the upsert has no entity.identifier")?
         .to_string();
-    step.output("identifier", &identifier)?;
-    step.output("entity", &serde_json::to_string(&entity)?)?;
+    step.output("identifier", &identifier);
+    step.output("entity", &serde_json::to_string(&entity)?);
     let url = port::entity_url(&step.inputs.api_base, &blueprint, &identifier);
     let tied = match &step.run {
         Some(r) => format!(", tied to run `{}`", r.id),
@@ -124,8 +124,8 @@ pub async fn get(step: &mut Step) -> anyhow::Result<()> {
         .get("entity")
         .cloned()
         .context("Port's answer has no \"entity\"")?;
-    step.output("identifier", &id)?;
-    step.output("entity", &serde_json::to_string(&entity)?)?;
+    step.output("identifier", &id);
+    step.output("entity", &serde_json::to_string(&entity)?);
     let url = port::entity_url(&step.inputs.api_base, &bp, &id);
     step.note(format!("Entity [`{id}`]({url}) of blueprint `{bp}` read"));
     Ok(())
@@ -153,7 +153,7 @@ pub async fn search(step: &mut Step) -> anyhow::Result<()> {
         .cloned()
         .context("Port's answer to the search has no \"entities\"")?;
     let count = entities.as_array().map_or(0, Vec::len);
-    step.output("entities", &serde_json::to_string(&entities)?)?;
+    step.output("entities", &serde_json::to_string(&entities)?);
     step.note(format!("Search found {count} entities"));
     Ok(())
 }
@@ -177,7 +177,7 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
         )
         .await
         .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
-    step.output("ok", "true")?;
+    step.output("ok", "true");
     step.note(format!("Entity `{id}` of blueprint `{bp}` deleted"));
     Ok(())
 }

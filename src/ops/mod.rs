@@ -3,20 +3,27 @@
 //! be checked without Port is checked before the first request.
 
 mod bulk;
+mod deadline;
 mod entity;
 mod run;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
-
-use anyhow::Context as _;
+use std::time::{Duration, Instant};
 
 use crate::event;
 use crate::inputs::{self, Inputs, Operation};
 use crate::port::{self, humantime, PortClient};
 use crate::runner::{Console, JobContext, Outputs, StepSummary};
+use crate::stop::Stop;
 use crate::Env;
+pub use deadline::Deadlines;
+
+/// How long past its own deadline a step may take to notice it before it is cut off: every
+/// request already stops at its deadline, so this is a safety net, not a budget.
+const DEADLINE_GRACE: Duration = Duration::from_secs(5);
+/// How long a cancelled step may take to wind down (its requests are dropped at once).
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The Port run this step reports to, and where its id came from.
 #[derive(Debug, Clone)]
@@ -32,19 +39,23 @@ pub struct Step {
     pub job: JobContext,
     pub console: Arc<Console>,
     pub client: Arc<PortClient>,
-    pub outputs: Outputs,
+    /// Outputs set so far, written to `$GITHUB_OUTPUT` once the Port work is done.
+    pub outputs: Vec<(String, String)>,
     /// The run this step reports to, when one was given or found.
     pub run: Option<ResolvedRun>,
     /// Markdown list items for the job summary, in order.
     pub summary: Vec<String>,
+    /// When the work, the read of the run and the status write must be started by.
+    pub deadlines: Deadlines,
+    /// Set when the runner cancels the step.
+    pub stop: Stop,
 }
 
 impl Step {
-    /// Sets an output, reporting a write failure with the file's path.
-    pub fn output(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
-        self.outputs
-            .set(name, value)
-            .with_context(|| format!("cannot write output '{name}' to $GITHUB_OUTPUT"))
+    /// Sets an output. Outputs are kept until the Port work is done and written then, so that
+    /// a full disk or a bad `$GITHUB_OUTPUT` can never stop the run's status from being sent.
+    pub fn output(&mut self, name: &str, value: &str) {
+        self.outputs.push((name.to_string(), value.to_string()));
     }
 
     /// Adds a line to the job summary.
@@ -55,18 +66,54 @@ impl Step {
 
 /// Runs one step with the environment `env`: the whole job of the binary. Errors are printed
 /// as an `::error::` annotation here (with secrets redacted) and returned for the exit code.
+///
+/// The order is what keeps the final status safe: the Port work and the report to the run
+/// first (each request bounded by the step's [`Deadlines`]), then the outputs, then the job
+/// summary. Nothing written to the runner's files can stop a request from being sent.
 pub async fn run(env: &Env) -> anyhow::Result<()> {
+    run_until_stopped(env, Stop::default()).await
+}
+
+/// [`run`], stopping early when `stop` is set (the runner cancelled the step): nothing more is
+/// sent, and the outputs and summary say what was done.
+pub async fn run_until_stopped(env: &Env, stop: Stop) -> anyhow::Result<()> {
     let job = JobContext::from_env(env);
     let console = Arc::new(Console::new(job.debug));
-    let result = match prepare(env, job.clone(), console.clone()) {
+    let result = match prepare(env, job.clone(), console.clone(), stop.clone()) {
         Ok(mut step) => {
-            let deadline = step.inputs.timeout;
-            let outcome = match tokio::time::timeout(deadline, execute(&mut step)).await {
-                Ok(r) => r,
-                Err(_) => Err(anyhow::anyhow!(
-                    "the step did not finish within its deadline of {} (input 'timeout')",
-                    humantime(deadline)
-                )),
+            let cutoff = step.deadlines.end + DEADLINE_GRACE;
+            let budget = step.deadlines.budget();
+            let wind_down = async {
+                stop.stopped().await;
+                tokio::time::sleep(STOP_GRACE).await;
+            };
+            let outcome = tokio::select! {
+                r = tokio::time::timeout_at(cutoff.into(), execute(&mut step)) => match r {
+                    Ok(r) => r,
+                    Err(_) => Err(anyhow::anyhow!(
+                        "the step did not finish within its deadline of {} (input 'timeout')",
+                        humantime(budget)
+                    )),
+                },
+                () = wind_down => Err(anyhow::anyhow!("the step did not stop in time")),
+            };
+            let outcome = match stop.reason() {
+                Some(why) => Err(outcome
+                    .err()
+                    .unwrap_or_else(|| anyhow::anyhow!("done"))
+                    .context(format!(
+                        "the step was cancelled ({why}): nothing more was sent to Port"
+                    ))),
+                None => outcome,
+            };
+            let written = write_outputs(&job, &step.outputs);
+            let outcome = match (outcome, written) {
+                (Ok(()), w) => w,
+                (Err(e), Ok(())) => Err(e),
+                (Err(e), Err(w)) => {
+                    console.error(Some("port-action outputs"), &format!("{w:#}"));
+                    Err(e)
+                }
             };
             write_summary(
                 &job,
@@ -88,8 +135,31 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
     result
 }
 
+/// Writes the outputs to `$GITHUB_OUTPUT`, all of them even when one fails, and names the
+/// ones that could not be written.
+fn write_outputs(job: &JobContext, outputs: &[(String, String)]) -> anyhow::Result<()> {
+    let mut file = Outputs::new(job.output_path.as_ref().map(PathBuf::from));
+    let mut failed = Vec::new();
+    let mut reason = None;
+    for (name, value) in outputs {
+        if let Err(e) = file.set(name, value) {
+            failed.push(format!("'{name}'"));
+            reason.get_or_insert(e);
+        }
+    }
+    match reason {
+        None => Ok(()),
+        Some(e) => Err(anyhow::anyhow!(
+            "cannot write output{} {} to $GITHUB_OUTPUT ({}): {e}; everything else was done",
+            if failed.len() > 1 { "s" } else { "" },
+            failed.join(", "),
+            job.output_path.as_deref().unwrap_or("")
+        )),
+    }
+}
+
 /// Validates everything that needs no request: inputs, the event payload, the run.
-fn prepare(env: &Env, job: JobContext, console: Arc<Console>) -> anyhow::Result<Step> {
+fn prepare(env: &Env, job: JobContext, console: Arc<Console>, stop: Stop) -> anyhow::Result<Step> {
     let inputs = inputs::parse(env)?;
     console.add_mask(&inputs.credentials.client_secret);
     let run = resolve_run(&inputs, &job)?;
@@ -100,10 +170,19 @@ fn prepare(env: &Env, job: JobContext, console: Arc<Console>) -> anyhow::Result<
              workflow_dispatch inputs, and for inputs named runId, run_id or port_run_id)"
         );
     }
+    let waits = inputs.operation == Operation::CreateRun && inputs.wait;
+    let deadlines = Deadlines::new(
+        Instant::now(),
+        inputs.timeout,
+        waits.then_some(inputs.wait_timeout),
+    );
+    // Every request ends by the work deadline unless it says otherwise: only the report to
+    // the run reaches into the time kept for the status.
     let limits = port::Limits {
         request_timeout: inputs.request_timeout,
         max_attempts: inputs.max_attempts,
-        deadline: Instant::now() + inputs.timeout,
+        deadline: deadlines.work,
+        stop: stop.clone(),
     };
     let client = Arc::new(PortClient::new(
         &inputs.api_base,
@@ -111,15 +190,16 @@ fn prepare(env: &Env, job: JobContext, console: Arc<Console>) -> anyhow::Result<
         limits,
         console.clone(),
     )?);
-    let outputs = Outputs::new(job.output_path.as_ref().map(PathBuf::from));
     Ok(Step {
         inputs,
         job,
         console,
         client,
-        outputs,
+        outputs: Vec::new(),
         run,
         summary: Vec::new(),
+        deadlines,
+        stop,
     })
 }
 
@@ -147,9 +227,9 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
             .info(&format!("Port run {} (from {})", run.id, run.source));
         // CREATE_RUN's `runId` and `runUrl` outputs are those of the run it creates.
         if step.inputs.operation != Operation::CreateRun {
-            step.output("runId", &run.id)?;
+            step.output("runId", &run.id);
             let url = port::run_url(&step.inputs.api_base, &run.id);
-            step.output("runUrl", &url)?;
+            step.output("runUrl", &url);
         }
     }
     let result = match step.inputs.operation {
@@ -163,6 +243,10 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
         Operation::PatchRun => Ok(()),
     };
     let result = result.map_err(|e| explain_run_error(e, step.run.as_ref()));
+    if step.stop.reason().is_some() {
+        // A cancelled step sends nothing more, not even the status.
+        return result;
+    }
     // Every operation reports to its run: the log line, and the status when one is given.
     let reported = run::report(step, result.as_ref().err())
         .await

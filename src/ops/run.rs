@@ -24,14 +24,19 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// run's changes (status, label, summary, links). `failure` is the error of the operation that
 /// ran before; with a `status` input the run is then finished as `FAILURE` with that error as
 /// its summary, so it does not stay `IN_PROGRESS` because the step died.
+///
+/// The status does not depend on the log line: a log line Port refused is reported after the
+/// run is updated, as a warning when a status was written (finishing the run was the step's
+/// job) and as the step's error otherwise.
 pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow::Result<()> {
     let Some(run) = step.run.clone() else {
         warn_unused_run_inputs(step);
         return Ok(());
     };
+    let mut log_error = None;
     if failure.is_none() {
         if let Some(message) = step.inputs.log_message.clone() {
-            post_log(step, &run.id, &message).await?;
+            log_error = post_log(step, &run.id, &message).await.err();
         }
     }
     let inputs = &step.inputs;
@@ -40,7 +45,7 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
             Some(Status::Failure),
             Some(step.console.redact(&format!("{e:#}"))),
         ),
-        (Some(_), None) => return Ok(()),
+        (Some(_), None) => return log_error.map_or(Ok(()), Err),
         (None, status) => (status, inputs.summary.clone()),
     };
     let changes_run = status.is_some()
@@ -48,10 +53,24 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
         || summary.is_some()
         || !inputs.link.is_empty()
         || inputs.external_run_id.is_some();
-    if !changes_run {
-        return Ok(());
+    let updated = if changes_run {
+        update_run(step, &run.id, status, summary).await
+    } else {
+        Ok(())
+    };
+    match log_error {
+        Some(e) if status.is_some() && updated.is_ok() => {
+            let text = format!("{e:#}; the run's status was sent all the same");
+            step.console.warning(Some("Log line not posted"), &text);
+            step.note(format!("⚠️ {text}"));
+            Ok(())
+        }
+        Some(e) => match updated {
+            Ok(()) => Err(e),
+            Err(u) => Err(u.context(format!("{e:#}"))),
+        },
+        None => updated,
     }
-    update_run(step, &run.id, status, summary).await
 }
 
 /// Run inputs given to a step that has no run would otherwise vanish without a word.
@@ -99,7 +118,7 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
         .await
     {
         Ok(_) => {
-            step.output("logMessage", message)?;
+            step.output("logMessage", message);
             step.note(format!("Log line posted to run {}", run_link(step, run_id)));
             Ok(())
         }
@@ -116,11 +135,16 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
     }
 }
 
-/// Reads the run (for its links and state) when links are to be sent, then PATCHes it.
+/// Reads the run, then PATCHes it. The run is read whenever links or a status are to be sent:
+/// for the links it already has (a PATCH replaces them), and so that a run that has already
+/// ended keeps its status. The read may use the time up to [`Deadlines::read_run`]; the PATCH
+/// alone has the rest, so a slow read cannot starve it.
+///
+/// [`Deadlines::read_run`]: super::Deadlines
 async fn update_run(
     step: &mut Step,
     run_id: &str,
-    mut status: Option<Status>,
+    status: Option<Status>,
     summary: Option<String>,
 ) -> anyhow::Result<()> {
     let inputs = &step.inputs;
@@ -131,58 +155,29 @@ async fn update_run(
     };
     let mut wanted: Vec<String> = inputs.link.clone();
     wanted.extend(job_url);
-    let mut links = None;
-    let current = if wanted.is_empty() {
+    let current = if wanted.is_empty() && status.is_none() {
         None
     } else {
-        match get_run(step, run_id).await {
-            Ok(run) => Some(run),
-            // A run Port does not know cannot be updated either.
-            Err(e) if e.code() == Some("not_found") => {
-                return Err(anyhow::Error::new(e).context(format!("cannot read Port run {run_id}")))
-            }
-            // The rest of the update matters more than the links: send it without them
-            // (sending links unread would replace the ones the run has).
-            Err(e) => {
-                let text = format!(
-                    "cannot read Port run {run_id} for its links ({e}); updating it without \
-                     adding links"
-                );
-                step.console.warning(Some("Run links not updated"), &text);
-                step.note(format!("⚠️ {text}"));
-                None
-            }
-        }
+        read_before_patch(step, run_id, !wanted.is_empty()).await?
     };
-    if let Some(current) = current {
-        let current_status = current.get("status").and_then(Value::as_str).unwrap_or("");
-        if let Some(s) = status {
-            if !current_status.is_empty() && !OPEN_STATUSES.contains(&current_status) {
-                let text = format!(
-                    "Port run {run_id} had already ended with {current_status}; its status was \
-                     left as it is instead of being set to {}",
-                    s.port_value()
-                );
-                step.console.warning(Some("Port run already ended"), &text);
-                step.note(format!("⚠️ {text}"));
-                status = None;
-            }
-        }
-        links = Some(union_links(current.get("link"), &wanted));
-    }
-    let inputs = &step.inputs;
+    let status = status.filter(|s| keeps_open_status(step, run_id, current.as_ref(), *s));
+    let links = current
+        .as_ref()
+        .filter(|_| !wanted.is_empty())
+        .map(|run| union_links(run.get("link"), &wanted));
+    let label = step
+        .inputs
+        .status_label
+        .clone()
+        .or_else(|| status.and_then(Status::default_label).map(str::to_string));
+    let summary = summary.or_else(|| status.map(|s| generated_summary(step, s)));
     let mut body = Map::new();
     if let Some(s) = status {
         body.insert("status".into(), json!(s.port_value()));
     }
-    let label = inputs
-        .status_label
-        .clone()
-        .or_else(|| status.and_then(Status::default_label).map(str::to_string));
     if let Some(l) = &label {
         body.insert("statusLabel".into(), json!(l));
     }
-    let summary = summary.or_else(|| status.map(|s| generated_summary(step, s)));
     if let Some(s) = &summary {
         body.insert("summary".into(), json!(s));
     }
@@ -195,19 +190,87 @@ async fn update_run(
     if body.is_empty() {
         return Ok(());
     }
-    let body = Value::Object(body);
     step.client
-        .call(
+        .call_until(
+            step.deadlines.end,
             Method::PATCH,
             &["actions", "runs", run_id],
             &[],
-            Some(&body),
+            Some(&Value::Object(body)),
         )
         .await
         .map_err(explain_patch_error)
         .with_context(|| format!("cannot update Port run {run_id}"))?;
+    note_update(step, run_id, status, label, summary, links);
+    Ok(())
+}
+
+/// The run as it is before the PATCH, or `None` when it cannot be read in time: the update
+/// matters more than the links, so it is then sent without them (sending links unread would
+/// replace the ones the run has). A run Port does not know is an error: it cannot be updated
+/// either.
+async fn read_before_patch(
+    step: &mut Step,
+    run_id: &str,
+    for_links: bool,
+) -> anyhow::Result<Option<Value>> {
+    match get_run(step, run_id, step.deadlines.read_run).await {
+        Ok(run) => Ok(Some(run)),
+        Err(e) if e.code() == Some("not_found") => {
+            Err(anyhow::Error::new(e).context(format!("cannot read Port run {run_id}")))
+        }
+        Err(e) => {
+            let text = if for_links {
+                format!(
+                    "cannot read Port run {run_id} for its links ({e}); updating it without \
+                     adding links"
+                )
+            } else {
+                format!("cannot read Port run {run_id} ({e}); updating it all the same")
+            };
+            step.console.warning(Some("Run links not updated"), &text);
+            step.note(format!("⚠️ {text}"));
+            Ok(None)
+        }
+    }
+}
+
+/// Whether `status` may be written to the run as read: a run that has already ended keeps the
+/// status it ended with (Port's integration may have finished it, or an earlier step).
+fn keeps_open_status(
+    step: &mut Step,
+    run_id: &str,
+    current: Option<&Value>,
+    status: Status,
+) -> bool {
+    let current_status = current
+        .and_then(|r| r.get("status"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if current_status.is_empty() || OPEN_STATUSES.contains(&current_status) {
+        return true;
+    }
+    let text = format!(
+        "Port run {run_id} had already ended with {current_status}; its status was left as it \
+         is instead of being set to {}",
+        status.port_value()
+    );
+    step.console.warning(Some("Port run already ended"), &text);
+    step.note(format!("⚠️ {text}"));
+    false
+}
+
+/// The outputs and summary lines of a run update that landed.
+fn note_update(
+    step: &mut Step,
+    run_id: &str,
+    status: Option<Status>,
+    label: Option<String>,
+    summary: Option<String>,
+    links: Option<Vec<String>>,
+) {
     if let Some(l) = &links {
-        step.output("link", &serde_json::to_string(l)?)?;
+        step.output("link", &serde_json::to_string(l).unwrap_or_default());
     }
     let run = run_link(step, run_id);
     match status {
@@ -230,7 +293,6 @@ async fn update_run(
                 .join(", ")
         ));
     }
-    Ok(())
 }
 
 /// Adds a plain-words explanation to the errors a PATCH of a run is known for.
@@ -244,12 +306,18 @@ fn explain_patch_error(e: PortError) -> anyhow::Error {
     }
 }
 
-/// `GET /v1/actions/runs/{id}?version=v2`: the run object.
-async fn get_run(step: &Step, run_id: &str) -> Result<Value, PortError> {
+/// `GET /v1/actions/runs/{id}?version=v2`: the run object, read by `deadline`.
+async fn get_run(step: &Step, run_id: &str, deadline: Instant) -> Result<Value, PortError> {
     let path = ["actions", "runs", run_id];
     let answer = step
         .client
-        .call(Method::GET, &path, &[("version", "v2".into())], None)
+        .call_until(
+            deadline,
+            Method::GET,
+            &path,
+            &[("version", "v2".into())],
+            None,
+        )
         .await?;
     answer.get("run").cloned().ok_or_else(|| PortError::Decode {
         status: 200,
@@ -337,9 +405,9 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
         .and_then(Value::as_str)
         .with_context(|| format!("Port's answer for a new run of '{action}' has no run.id"))?
         .to_string();
-    step.output("runId", &new_id)?;
+    step.output("runId", &new_id);
     let url = port::run_url(&step.inputs.api_base, &new_id);
-    step.output("runUrl", &url)?;
+    step.output("runUrl", &url);
     step.note(format!(
         "Run [{new_id}]({url}) of action `{action}` created"
     ));
@@ -367,7 +435,7 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
         humantime(limit)
     ));
     loop {
-        let run = get_run(step, run_id)
+        let run = get_run(step, run_id, step.deadlines.work)
             .await
             .with_context(|| format!("cannot read Port run {run_id}"))?;
         let status = run
@@ -376,7 +444,7 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
             .unwrap_or("")
             .to_string();
         if !status.is_empty() && !OPEN_STATUSES.contains(&status.as_str()) {
-            step.output("status", &status)?;
+            step.output("status", &status);
             step.note(format!(
                 "Run {} ended: **{status}** after {}",
                 run_link(step, run_id),
@@ -386,7 +454,7 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
         }
         let left = limit.saturating_sub(started.elapsed());
         if left.is_zero() {
-            step.output("status", &status)?;
+            step.output("status", &status);
             anyhow::bail!(
                 "Port run {run_id} was still {status} after {} (input 'waitTimeout')",
                 humantime(limit)

@@ -32,6 +32,13 @@ pub enum PortError {
         path: String,
         detail: String,
     },
+    /// The step was cancelled: the request was not sent, or was dropped unanswered.
+    #[error("{method} {path} not sent: the step was cancelled ({why})")]
+    Stopped {
+        method: String,
+        path: String,
+        why: String,
+    },
 }
 
 fn trace_suffix(trace_id: &Option<String>) -> String {
@@ -54,7 +61,7 @@ impl PortError {
     pub fn status(&self) -> Option<u16> {
         match self {
             PortError::Api { status, .. } | PortError::Decode { status, .. } => Some(*status),
-            PortError::Transport { .. } => None,
+            PortError::Transport { .. } | PortError::Stopped { .. } => None,
         }
     }
 }

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::inputs::Credentials;
 use crate::runner::Console;
+use crate::stop::Stop;
 use retry::{Failure, Repeat};
 
 /// `User-Agent` of every request.
@@ -36,10 +37,11 @@ pub struct PortClient {
     max_attempts: u32,
     /// No request is started, and no retry waited for, past this instant.
     deadline: Instant,
+    stop: Stop,
 }
 
 /// How hard a client tries.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// One request's timeout.
     pub request_timeout: Duration,
@@ -47,6 +49,8 @@ pub struct Limits {
     pub max_attempts: u32,
     /// The whole step's deadline.
     pub deadline: Instant,
+    /// Once set, nothing more is sent and requests in flight are dropped.
+    pub stop: Stop,
 }
 
 /// Query parameters, in order (repeated keys allowed).
@@ -77,6 +81,7 @@ impl PortClient {
             request_timeout: limits.request_timeout,
             max_attempts: limits.max_attempts.max(1),
             deadline: limits.deadline,
+            stop: limits.stop,
         })
     }
 
@@ -152,6 +157,17 @@ impl PortClient {
         query: &Query<'_>,
         body: Option<&Value>,
     ) -> Result<Value, PortError> {
+        self.call_until(self.deadline, method, segments, query, body)
+            .await
+    }
+
+    async fn call_inner(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &Query<'_>,
+        body: Option<&Value>,
+    ) -> Result<Value, PortError> {
         let url = self.url(segments, query);
         let repeat = repeat_of(&method, segments);
         let mut refreshed = false;
@@ -170,6 +186,29 @@ impl PortClient {
                 }
                 other => return other.map(|(_, value)| value),
             }
+        }
+    }
+
+    /// [`PortClient::call`] with its own deadline.
+    pub async fn call_until(
+        &self,
+        _deadline: Instant,
+        method: Method,
+        segments: &[&str],
+        query: &Query<'_>,
+        body: Option<&Value>,
+    ) -> Result<Value, PortError> {
+        let stopped = |why: &str| PortError::Stopped {
+            method: method.to_string(),
+            path: self.url(segments, &[]).path().to_string(),
+            why: why.to_string(),
+        };
+        if let Some(why) = self.stop.reason() {
+            return Err(stopped(why));
+        }
+        tokio::select! {
+            r = self.call_inner(method.clone(), segments, query, body) => r,
+            () = self.stop.stopped() => Err(stopped(self.stop.reason().unwrap_or("stopped"))),
         }
     }
 
@@ -445,6 +484,7 @@ mod tests {
                 request_timeout: Duration::from_secs(5),
                 max_attempts: 1,
                 deadline: Instant::now() + Duration::from_secs(5),
+                stop: Stop::default(),
             },
             Arc::new(Console::new(false)),
         )

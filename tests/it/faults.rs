@@ -593,3 +593,355 @@ fn a_run_id_input_that_is_not_a_port_run_is_named_in_the_error() {
         "Port has no run 98765 (from inputs.run_id); give the right one as the 'runId' input",
     );
 }
+
+// The final status is sent whatever else went wrong.
+
+/// Faults match `METHOD /path`, without the query.
+const UPSERT_ROUTE: &str = "POST /v1/blueprints/service/entities";
+const BULK_ROUTE: &str = "POST /v1/blueprints/service/entities/bulk";
+
+/// A PATCH_RUN step that posts a log line and finishes the run with SUCCESS.
+fn final_status_with_log(port: &StandIn) -> Step {
+    Step::new(port)
+        .input("operation", "PATCH_RUN")
+        .input("logMessage", "Deployed payments")
+        .input("status", "SUCCESS")
+        .input("requestTimeout", "2s")
+        .input("timeout", "20s")
+}
+
+#[test]
+fn a_log_line_port_refuses_does_not_stop_the_final_status() {
+    let answers = [
+        (500, "internal_error"),
+        (502, "bad_gateway"),
+        (422, "invalid_request"),
+        (404, "not_found"),
+    ];
+    for (status, code) in answers {
+        let port = stand_in_with_run();
+        respond(
+            &port,
+            POST_LOG,
+            status,
+            &[],
+            json!({"ok": false, "error": code, "message": "logs are down"}),
+        );
+        let out = final_status_with_log(&port).run();
+        out.assert_success();
+        assert_eq!(
+            lines(&port),
+            [TOKEN, POST_LOG, GET_RUN, PATCH_RUN],
+            "after a {status}"
+        );
+        let run = port.run("r_demo").unwrap();
+        assert_eq!(run["status"], "SUCCESS", "after a {status}");
+        assert_eq!(
+            run["link"],
+            json!([WORKFLOW_RUN_URL, crate::support::JOB_URL])
+        );
+        let warning = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("::warning title=Log line not posted::"))
+            .unwrap_or_else(|| panic!("no warning after a {status}: {}", out.stdout));
+        assert!(warning.contains(&format!("Port API {status} {code}: logs are down")));
+        assert!(warning.contains("the run's status was sent all the same"));
+        assert_eq!(out.output("logMessage"), None, "the line was not posted");
+        assert!(port.logs("r_demo").is_empty());
+    }
+}
+
+#[test]
+fn a_log_route_that_never_answers_does_not_stop_the_final_status() {
+    let port = stand_in_with_run();
+    fault(&port, POST_LOG, FaultKind::Hang);
+    let out = final_status_with_log(&port).run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, POST_LOG, GET_RUN, PATCH_RUN]);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "SUCCESS");
+    assert!(
+        out.stdout.contains("::warning title=Log line not posted::"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_lost_log_line_without_a_status_fails_the_step_after_the_rest_is_sent() {
+    let port = stand_in_with_run();
+    respond(
+        &port,
+        POST_LOG,
+        500,
+        &[],
+        json!({"ok": false, "error": "internal_error", "message": "logs are down"}),
+    );
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("logMessage", "Deploying")
+        .input("statusLabel", "Deploying")
+        .run();
+    out.assert_failure("cannot post the log line to Port run r_demo: Port API 500");
+    assert_eq!(lines(&port), [TOKEN, POST_LOG, GET_RUN, PATCH_RUN]);
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["statusLabel"], "Deploying");
+    assert_eq!(run["status"], "IN_PROGRESS");
+}
+
+#[test]
+fn a_read_of_the_run_that_hangs_leaves_time_for_the_status() {
+    let port = stand_in_with_run();
+    for _ in 0..3 {
+        fault(&port, "GET /v1/actions/runs/r_demo", FaultKind::Hang);
+    }
+    // 8 s: the work may use 6 s, reading the run 7 s, and the PATCH alone the last second.
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "SUCCESS")
+        .input("timeout", "8s")
+        .run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, GET_RUN, PATCH_RUN]);
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "SUCCESS");
+    assert_eq!(
+        run["link"],
+        json!([WORKFLOW_RUN_URL]),
+        "links unread are kept"
+    );
+    assert!(
+        out.stdout
+            .contains("::warning title=Run links not updated::"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_upsert_that_hangs_still_leaves_time_to_finish_the_run_as_failed() {
+    let port = stand_in_with_run();
+    for _ in 0..3 {
+        fault(&port, UPSERT_ROUTE, FaultKind::Hang);
+    }
+    let out = upsert(&port)
+        .input("status", "SUCCESS")
+        .input("requestTimeout", "30s")
+        .run();
+    out.assert_failure("cannot upsert the entity in blueprint 'service'");
+    let sent = lines(&port);
+    assert_eq!(sent.last().map(String::as_str), Some(PATCH_RUN), "{sent:?}");
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "FAILURE");
+    assert!(
+        run["summary"]
+            .as_str()
+            .unwrap()
+            .contains("cannot upsert the entity in blueprint 'service'"),
+        "{run}"
+    );
+}
+
+/// A stand-in whose bulk route hangs from the second request on, decided before the first
+/// answer leaves so that no request can slip through in between.
+fn stand_in_whose_second_bulk_batch_hangs() -> Arc<StandIn> {
+    let slot: Arc<OnceLock<Weak<StandIn>>> = Arc::default();
+    let hang = slot.clone();
+    let armed = AtomicBool::new(false);
+    let port = Arc::new(StandIn::start_with(Options {
+        on_request: Some(Arc::new(move |r| {
+            if r.line() == BULK && r.status == 200 && !armed.swap(true, Ordering::SeqCst) {
+                if let Some(port) = hang.get().and_then(Weak::upgrade) {
+                    for _ in 0..4 {
+                        fault(&port, BULK_ROUTE, FaultKind::Hang);
+                    }
+                }
+            }
+        })),
+        ..Options::default()
+    }));
+    slot.set(Arc::downgrade(&port)).ok();
+    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
+    port
+}
+
+/// 60 entities of blueprint `service`: three batches.
+fn sixty_entities() -> String {
+    let entities: Vec<Value> = (0..60)
+        .map(|i| json!({"identifier": format!("svc-{i}"), "properties": {}}))
+        .collect();
+    serde_json::to_string(&entities).unwrap()
+}
+
+#[test]
+fn a_bulk_upsert_cut_by_the_deadline_says_what_was_written_and_sends_nothing_late() {
+    let port = stand_in_whose_second_bulk_batch_hangs();
+    let out = Step::new(&port)
+        .input("operation", "BULK_UPSERT")
+        .input("blueprint", "service")
+        .input("entities", &sixty_entities())
+        .input("concurrency", "1")
+        .input("timeout", "4s")
+        .run();
+    out.assert_failure("40 of 60 entities were not written");
+    // The third batch would have started after the deadline: it is not sent at all.
+    assert_eq!(lines(&port), [TOKEN, BULK, BULK]);
+    assert_eq!(port.entities("service").len(), 20);
+    let written = out.json_output("identifiers");
+    assert_eq!(written.as_array().unwrap().len(), 20);
+    assert_eq!(written[0], "svc-0");
+    let failed = out.json_output("failed");
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 40);
+    assert_eq!(failed[0]["index"], 20);
+    assert_eq!(failed[39]["index"], 59);
+}
+
+#[test]
+fn a_cancelled_bulk_upsert_stops_sending_and_says_what_was_written() {
+    let port = stand_in_whose_second_bulk_batch_hangs();
+    let running = Step::new(&port)
+        .input("operation", "BULK_UPSERT")
+        .input("blueprint", "service")
+        .input("entities", &sixty_entities())
+        .input("concurrency", "1")
+        .input("status", "SUCCESS")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s")
+        .spawn();
+    // The second batch is in flight and will never be answered.
+    let started = Instant::now();
+    while port.entities("service").len() < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "first batch never landed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal(libc::SIGTERM);
+    let out = running.wait_at_most(Duration::from_secs(20));
+    assert_eq!(out.code, 1);
+    let last = out.errors().pop().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "::error title=port-action failed::the step was cancelled (SIGTERM): \
+             nothing more was sent to Port: 40 of 60 entities were not written"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("::warning"), "{}", out.stdout);
+    // No third batch, and no status: a cancelled step sends nothing more.
+    assert_eq!(lines(&port), [TOKEN, BULK, BULK]);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
+    assert_eq!(out.json_output("identifiers").as_array().unwrap().len(), 20);
+    assert_eq!(out.json_output("failed").as_array().unwrap().len(), 40);
+    assert!(
+        out.summary.contains("20 of 60 entities written"),
+        "{}",
+        out.summary
+    );
+    assert!(
+        out.summary.contains("cancelled (SIGTERM)"),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn an_outputs_file_that_cannot_be_written_does_not_stop_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_file = dir.path().display().to_string();
+    for path in ["/dev/full", not_a_file.as_str()] {
+        let port = stand_in_with_run();
+        let out = Step::new(&port)
+            .input("operation", "PATCH_RUN")
+            .input("status", "SUCCESS")
+            .env("GITHUB_OUTPUT", path)
+            .run();
+        out.assert_failure(&format!(
+            "cannot write outputs 'runId', 'runUrl', 'link' to $GITHUB_OUTPUT ({path})"
+        ));
+        assert_eq!(lines(&port), [TOKEN, GET_RUN, PATCH_RUN], "{path}");
+        assert_eq!(port.run("r_demo").unwrap()["status"], "SUCCESS", "{path}");
+        assert!(
+            out.summary.contains("finished: **SUCCESS**"),
+            "{}",
+            out.summary
+        );
+    }
+}
+
+#[test]
+fn without_links_the_run_is_still_read_so_an_ended_run_keeps_its_status() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "SUCCESS", &[WORKFLOW_RUN_URL]);
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "FAILURE")
+        .input("addJobLink", "false")
+        .run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, GET_RUN]);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "SUCCESS");
+    assert!(
+        out.stdout
+            .contains("had already ended with SUCCESS; its status was left as it is"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_summary_sent_to_port_on_failure_is_redacted() {
+    let port = stand_in_with_run();
+    respond(
+        &port,
+        UPSERT_ROUTE,
+        422,
+        &[],
+        json!({
+            "ok": false,
+            "error": "invalid_request",
+            "message": format!("bad token for client {}", port_stand_in::CLIENT_SECRET)
+        }),
+    );
+    let out = upsert(&port).input("status", "SUCCESS").run();
+    out.assert_failure("bad token for client ***");
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "FAILURE");
+    let summary = run["summary"].as_str().unwrap();
+    assert!(summary.contains("bad token for client ***"), "{summary}");
+    assert!(!summary.contains(port_stand_in::CLIENT_SECRET), "{summary}");
+    assert!(!out.summary.contains(port_stand_in::CLIENT_SECRET));
+}
+
+#[test]
+fn bulk_failures_leave_room_for_the_steps_own_error_among_githubs_ten_annotations() {
+    let port = stand_in_with_run();
+    for i in 0..15 {
+        port.reject_entity(
+            "service",
+            &format!("svc-{i}"),
+            422,
+            "blueprint_schema_mismatch",
+            "replicas must be a number",
+        );
+    }
+    let entities: Vec<Value> = (0..15)
+        .map(|i| json!({"identifier": format!("svc-{i}"), "properties": {}}))
+        .collect();
+    let out = Step::new(&port)
+        .input("operation", "BULK_UPSERT")
+        .input("blueprint", "service")
+        .input("entities", &serde_json::to_string(&entities).unwrap())
+        .run();
+    assert_eq!(out.code, 1);
+    let errors = out.errors();
+    assert_eq!(errors.len(), 10, "GitHub shows ten: {errors:#?}");
+    assert!(errors[7].starts_with("::error title=BULK_UPSERT entity 'svc-7'"));
+    assert!(errors[8].contains("…and 7 more entities not written"));
+    assert!(errors[9].starts_with("::error title=port-action failed::"));
+    assert!(errors[9].contains("15 of 15 entities were not written"));
+}

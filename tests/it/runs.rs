@@ -288,3 +288,57 @@ fn create_run_inside_a_port_run_outputs_the_new_run_and_logs_to_its_own() {
     assert!(port.logs(&new_id).is_empty());
     assert_spec_clean(&port);
 }
+
+/// A CREATE_RUN step that waits for the run it creates.
+fn create_and_wait(port: &StandIn) -> Step {
+    Step::new(port)
+        .event(None)
+        .input("operation", "CREATE_RUN")
+        .input("action", "deploy_service")
+        .input("wait", "true")
+}
+
+#[test]
+fn a_waited_run_that_ends_in_failure_fails_the_step() {
+    let port = StandIn::start();
+    port.finish_created_runs_after(0, "FAILURE");
+    let out = create_and_wait(&port).run();
+    let run_id = out.output("runId").expect("runId output").to_string();
+    out.assert_failure(&format!(
+        "Port run {run_id} of action 'deploy_service' ended with FAILURE"
+    ));
+    assert_eq!(out.output("status"), Some("FAILURE"));
+}
+
+#[test]
+fn a_run_that_does_not_end_within_wait_timeout_fails_naming_it() {
+    let port = StandIn::start();
+    let out = create_and_wait(&port)
+        .input("waitTimeout", "1s")
+        .input("timeout", "30s")
+        .run();
+    let run_id = out.output("runId").expect("runId output").to_string();
+    out.assert_failure(&format!(
+        "Port run {run_id} was still IN_PROGRESS after 1s (input 'waitTimeout')"
+    ));
+    assert_eq!(out.output("status"), Some("IN_PROGRESS"));
+}
+
+#[test]
+fn waiting_for_a_run_may_take_longer_than_timeout_up_to_wait_timeout() {
+    // The first poll sees IN_PROGRESS, the second (2 s later) SUCCESS: past the 1 s `timeout`,
+    // well within `waitTimeout`, which the step's deadline covers too.
+    let port = StandIn::start();
+    port.finish_created_runs_after(1, "SUCCESS");
+    let out = create_and_wait(&port)
+        .input("timeout", "1s")
+        .input("waitTimeout", "30s")
+        .run();
+    out.assert_success();
+    assert_eq!(out.output("status"), Some("SUCCESS"));
+    let polls = lines(&port)
+        .iter()
+        .filter(|l| l.starts_with("GET /v1/actions/runs/"))
+        .count();
+    assert_eq!(polls, 2);
+}

@@ -203,8 +203,20 @@ impl Step {
 
     /// Runs the binary and collects what the runner would see.
     pub fn run(self) -> Outcome {
+        self.spawn().wait()
+    }
+
+    /// Starts the binary without waiting for it, as the runner does; [`Running::wait`] collects
+    /// what the runner would see. `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` point into a temp
+    /// dir unless [`Step::env`] set them.
+    pub fn spawn(self) -> Running {
         let dir = tempfile::tempdir().expect("temp dir");
-        let output_path = dir.path().join("output");
+        let output_path = PathBuf::from(
+            self.env
+                .get("GITHUB_OUTPUT")
+                .cloned()
+                .unwrap_or_else(|| dir.path().join("output").display().to_string()),
+        );
         let summary_path = dir.path().join("step_summary");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_port-action"));
         cmd.env_clear();
@@ -214,14 +226,68 @@ impl Step {
                 value,
             );
         }
-        cmd.envs(&self.env);
         cmd.env("GITHUB_OUTPUT", &output_path);
         cmd.env("GITHUB_STEP_SUMMARY", &summary_path);
+        cmd.envs(&self.env);
         if let Some(event) = &self.event {
             cmd.env("GITHUB_EVENT_PATH", event);
         }
-        let out = cmd.output().expect("run port-action");
-        let outputs_raw = std::fs::read_to_string(&output_path).unwrap_or_default();
+        cmd.stdout(std::process::Stdio::piped());
+        cmd.stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().expect("run port-action");
+        Running {
+            child,
+            _dir: dir,
+            output_path,
+            summary_path,
+        }
+    }
+}
+
+/// A step started with [`Step::spawn`].
+pub struct Running {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    output_path: PathBuf,
+    summary_path: PathBuf,
+}
+
+impl Running {
+    /// Sends `signal` (`libc::SIGTERM`, …) to the step, as the runner does when a job is
+    /// cancelled.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on a child this test started and has not yet waited for.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill {pid}");
+    }
+
+    /// Waits for the step to end, at most `limit`; a step still running then is killed and
+    /// the test fails.
+    pub fn wait_at_most(mut self, limit: std::time::Duration) -> Outcome {
+        let started = std::time::Instant::now();
+        while self.child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                let out = self.child.wait_with_output().expect("wait");
+                panic!(
+                    "the step was still running after {limit:?}\nstdout:\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.wait()
+    }
+
+    /// Waits for the step to end and collects what the runner would see.
+    pub fn wait(self) -> Outcome {
+        let out = self.child.wait_with_output().expect("run port-action");
+        // `/dev/full` or a directory, as some tests set, is not read back.
+        let outputs_raw = match std::fs::metadata(&self.output_path) {
+            Ok(m) if m.is_file() => std::fs::read_to_string(&self.output_path).unwrap_or_default(),
+            _ => String::new(),
+        };
         let outputs = parse_github_output(&outputs_raw)
             .unwrap_or_else(|e| panic!("the runner would reject the outputs file: {e}"));
         let declared = declared_outputs();
@@ -237,7 +303,7 @@ impl Step {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             outputs,
             outputs_raw,
-            summary: std::fs::read_to_string(&summary_path).unwrap_or_default(),
+            summary: std::fs::read_to_string(&self.summary_path).unwrap_or_default(),
         }
     }
 }
