@@ -4,8 +4,10 @@
 //!
 //! - **What is retried.** Failures where the request may not have been processed and a later
 //!   attempt can succeed: connection failures, timeouts, and the statuses 408, 429, 500, 502,
-//!   503 and 504. Any other status is Port's considered answer and is final, and so is a TLS
-//!   certificate the machine does not trust (another attempt meets the same certificate).
+//!   503 and 504. Any other status is Port's considered answer and is final (a 3xx too: it is
+//!   not followed), and so is a TLS certificate the machine does not trust (another attempt
+//!   meets the same certificate) and an answer larger than the client reads (another attempt
+//!   gets the same answer).
 //! - **Which routes may be repeated.** Most of what port-action sends is idempotent: reading a
 //!   run or an entity, upserting an entity with `merge=true` (the same values twice leave the
 //!   same entity), a bulk upsert, a PATCH of a run (each key is replaced by the same value), a
@@ -54,6 +56,8 @@ pub enum Failure {
     /// The connection was refused for a reason another attempt cannot change: the server's
     /// TLS certificate is not trusted.
     Untrusted,
+    /// The answer was larger than the client reads; another attempt gets the same answer.
+    TooLarge,
 }
 
 /// Statuses after which another attempt can succeed.
@@ -64,7 +68,7 @@ pub fn is_transient_status(status: u16) -> bool {
 /// Whether `failure` on a route of kind `repeat` is worth another attempt.
 pub fn should_retry(failure: Failure, repeat: Repeat) -> bool {
     match (failure, repeat) {
-        (Failure::Untrusted, _) => false,
+        (Failure::Untrusted | Failure::TooLarge, _) => false,
         (Failure::Connect, _) => true,
         (Failure::Interrupted, Repeat::Idempotent) => true,
         (Failure::Interrupted, Repeat::Once) => false,
@@ -187,6 +191,7 @@ mod tests {
     fn an_untrusted_certificate_is_final() {
         assert!(!should_retry(Failure::Untrusted, Repeat::Idempotent));
         assert!(!should_retry(Failure::Untrusted, Repeat::Once));
+        assert!(!should_retry(Failure::TooLarge, Repeat::Idempotent));
     }
 
     #[test]
