@@ -181,7 +181,8 @@ fn prepare(env: &Env, job: JobContext, console: Arc<Console>, stop: Stop) -> any
     let limits = port::Limits {
         request_timeout: inputs.request_timeout,
         max_attempts: inputs.max_attempts,
-        deadline: deadlines.work,
+        deadline: deadlines.end,
+        work_deadline: deadlines.work,
         stop: stop.clone(),
     };
     let client = Arc::new(PortClient::new(

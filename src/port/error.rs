@@ -24,6 +24,31 @@ pub enum PortError {
         url: String,
         detail: String,
     },
+    /// Port's API never redirects: a 3xx comes from something else on the way (a proxy, a
+    /// wrong `baseUrl`) and is not followed, since following it would send the credentials or
+    /// the request body to wherever it points.
+    #[error(
+        "Port API {status}: {method} {path} was redirected to {}; port-action follows no \
+         redirects (check input 'baseUrl')",
+        .location.as_deref().unwrap_or("(no Location)")
+    )]
+    Redirect {
+        status: u16,
+        method: String,
+        path: String,
+        /// The `Location` header, on one line, shortened, without user info.
+        location: Option<String>,
+    },
+    /// The answer was larger than [`super::MAX_ANSWER_BYTES`]; the rest was not read.
+    #[error(
+        "Port's answer to {method} {path} was larger than {} MiB; port-action reads no more \
+         than that",
+        super::MAX_ANSWER_BYTES / (1024 * 1024)
+    )]
+    TooLarge { method: String, path: String },
+    /// The request was not sent: its deadline had passed before it could start.
+    #[error("{method} {path} not sent: the step's deadline had passed (input 'timeout')")]
+    Deadline { method: String, path: String },
     /// Port answered success with a body that is not what its API describes.
     #[error("Port answered {method} {path} with {status} but an unexpected body: {detail}")]
     Decode {
@@ -60,8 +85,13 @@ impl PortError {
     /// The HTTP status for an API error.
     pub fn status(&self) -> Option<u16> {
         match self {
-            PortError::Api { status, .. } | PortError::Decode { status, .. } => Some(*status),
-            PortError::Transport { .. } | PortError::Stopped { .. } => None,
+            PortError::Api { status, .. }
+            | PortError::Decode { status, .. }
+            | PortError::Redirect { status, .. } => Some(*status),
+            PortError::Transport { .. }
+            | PortError::TooLarge { .. }
+            | PortError::Deadline { .. }
+            | PortError::Stopped { .. } => None,
         }
     }
 }
@@ -149,6 +179,38 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Port API 404 not_found: Run with id \"r_x\" not found (GET /v1/actions/runs/r_x, trace id abc123)"
+        );
+    }
+
+    #[test]
+    fn redirect_size_and_deadline_errors_name_the_route() {
+        let e = PortError::Redirect {
+            status: 307,
+            method: "POST".into(),
+            path: "/v1/auth/access_token".into(),
+            location: Some("http://elsewhere.example/token".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Port API 307: POST /v1/auth/access_token was redirected to \
+             http://elsewhere.example/token; port-action follows no redirects (check input 'baseUrl')"
+        );
+        let e = PortError::TooLarge {
+            method: "GET".into(),
+            path: "/v1/blueprints/service/entities/x".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Port's answer to GET /v1/blueprints/service/entities/x was larger than 32 MiB; \
+             port-action reads no more than that"
+        );
+        let e = PortError::Deadline {
+            method: "PATCH".into(),
+            path: "/v1/actions/runs/r_1".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "PATCH /v1/actions/runs/r_1 not sent: the step's deadline had passed (input 'timeout')"
         );
     }
 }

@@ -25,6 +25,14 @@ pub const USER_AGENT: &str = concat!("port-action/", env!("CARGO_PKG_VERSION"));
 /// How long to wait for a TCP/TLS connection before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most of one answer the client reads: 32 MiB. Port's answers are far smaller (a page of
+/// search results, a bulk report); anything larger is not Port's API, and reading it whole
+/// could exhaust the runner's memory. A larger answer fails the request, without retrying.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The most characters of a redirect's `Location` shown in an error.
+const MAX_LOCATION_CHARS: usize = 200;
+
 /// Talks to one Port API on behalf of one step.
 pub struct PortClient {
     http: reqwest::Client,
@@ -35,8 +43,10 @@ pub struct PortClient {
     sent: AtomicUsize,
     request_timeout: Duration,
     max_attempts: u32,
-    /// No request is started, and no retry waited for, past this instant.
+    /// The step's deadline: no request is started, and no retry waited for, past it.
     deadline: Instant,
+    /// The deadline of calls that name none: the time after it is kept for the status write.
+    work_deadline: Instant,
     stop: Stop,
 }
 
@@ -49,6 +59,8 @@ pub struct Limits {
     pub max_attempts: u32,
     /// The whole step's deadline.
     pub deadline: Instant,
+    /// The deadline of [`PortClient::call`]; [`PortClient::call_until`] may go up to `deadline`.
+    pub work_deadline: Instant,
     /// Once set, nothing more is sent and requests in flight are dropped.
     pub stop: Stop,
 }
@@ -57,7 +69,9 @@ pub struct Limits {
 pub type Query<'a> = [(&'a str, String)];
 
 impl PortClient {
-    /// A client for the API at `api_base` (no `/v1`, no trailing slash).
+    /// A client for the API at `api_base` (no `/v1`, no trailing slash). A password in
+    /// `api_base` (`https://user:password@host`) is masked at once; every URL the client shows
+    /// leaves the user info out.
     pub fn new(
         api_base: &str,
         credentials: Credentials,
@@ -65,9 +79,13 @@ impl PortClient {
         console: Arc<Console>,
     ) -> anyhow::Result<Self> {
         let api_base = Url::parse(api_base)
-            .map_err(|e| anyhow::anyhow!("invalid Port API URL '{api_base}': {e}"))?;
+            .map_err(|e| anyhow::anyhow!("invalid Port API URL '{}': {e}", shown_base(api_base)))?;
+        mask_userinfo(&api_base, &console);
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            // Port's API does not redirect; a 3xx is reported, never followed (see
+            // `PortError::Redirect`).
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT.min(limits.request_timeout))
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
@@ -81,8 +99,14 @@ impl PortClient {
             request_timeout: limits.request_timeout,
             max_attempts: limits.max_attempts.max(1),
             deadline: limits.deadline,
+            work_deadline: limits.work_deadline.min(limits.deadline),
             stop: limits.stop,
         })
+    }
+
+    /// The step's deadline, after which [`PortClient::call`] sends nothing.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// Requests sent so far, the token request included.
@@ -109,8 +133,9 @@ impl PortClient {
         url
     }
 
-    /// The access token, fetched once per process and masked at once.
-    async fn token(&self) -> Result<String, PortError> {
+    /// The access token, fetched once per process (not after `deadline`) and masked before
+    /// anything about the answer is printed.
+    async fn token(&self, deadline: Instant) -> Result<String, PortError> {
         let mut slot = self.token.lock().await;
         if let Some(t) = slot.as_ref() {
             return Ok(t.clone());
@@ -121,20 +146,30 @@ impl PortClient {
         });
         let url = self.url(&["auth", "access_token"], &[]);
         let (status, value) = self
-            .exchange(Method::POST, &url, Some(&body), None, Repeat::Idempotent)
+            .exchange(
+                deadline,
+                Method::POST,
+                &url,
+                Some(&body),
+                None,
+                Repeat::Idempotent,
+            )
             .await?;
         let token = value
             .get("accessToken")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| PortError::Decode {
-                status,
-                method: "POST".into(),
-                path: url.path().to_string(),
-                detail: "no accessToken in the answer".into(),
-            })?
-            .to_string();
-        self.console.add_mask(&token);
+            .map(str::to_string);
+        if let Some(t) = &token {
+            self.console.add_mask(t);
+        }
+        self.debug_json(&format!("answer {status}"), &value);
+        let token = token.ok_or_else(|| PortError::Decode {
+            status,
+            method: "POST".into(),
+            path: url.path().to_string(),
+            detail: "no accessToken in the answer".into(),
+        })?;
         *slot = Some(token.clone());
         Ok(token)
     }
@@ -149,7 +184,9 @@ impl PortClient {
     }
 
     /// Sends one authenticated request and returns Port's JSON answer. Transient failures are
-    /// retried as [`retry`] decides; a 401 fetches a new token once and tries again.
+    /// retried as [`retry`] decides; a 401 fetches a new token once and tries again. Nothing is
+    /// started after the work deadline ([`Limits::work_deadline`]): the time after it is kept
+    /// for the status write, which uses [`PortClient::call_until`].
     pub async fn call(
         &self,
         method: Method,
@@ -157,24 +194,33 @@ impl PortClient {
         query: &Query<'_>,
         body: Option<&Value>,
     ) -> Result<Value, PortError> {
-        self.call_until(self.deadline, method, segments, query, body)
+        self.call_until(self.work_deadline, method, segments, query, body)
             .await
     }
 
+    /// [`PortClient::call_until`] without the stop.
     async fn call_inner(
         &self,
+        deadline: Instant,
         method: Method,
         segments: &[&str],
         query: &Query<'_>,
         body: Option<&Value>,
     ) -> Result<Value, PortError> {
+        let deadline = deadline.min(self.deadline);
         let url = self.url(segments, query);
         let repeat = repeat_of(&method, segments);
         let mut refreshed = false;
         loop {
-            let token = self.token().await?;
+            if Instant::now() >= deadline {
+                return Err(PortError::Deadline {
+                    method: method.to_string(),
+                    path: url.path().to_string(),
+                });
+            }
+            let token = self.token(deadline).await?;
             match self
-                .exchange(method.clone(), &url, body, Some(&token), repeat)
+                .exchange(deadline, method.clone(), &url, body, Some(&token), repeat)
                 .await
             {
                 Err(e) if e.status() == Some(401) && !refreshed => {
@@ -184,15 +230,26 @@ impl PortClient {
                     );
                     self.forget_token(&token).await;
                 }
-                other => return other.map(|(_, value)| value),
+                Err(e) => return Err(e),
+                Ok((status, value)) => {
+                    self.debug_json(&format!("answer {status}"), &value);
+                    return Ok(value);
+                }
             }
         }
     }
 
-    /// [`PortClient::call`] with its own deadline.
+    /// [`PortClient::call`] with its own deadline (never later than the step's): no attempt of
+    /// this call, the token request included, starts at or after `deadline`, and no retry wait
+    /// ends past it. A call that cannot start in time fails with [`PortError::Deadline`] and
+    /// sends nothing; once an attempt has failed, the deadline ends the retries with that
+    /// attempt's error. An attempt started in time is given at most until `deadline` to finish.
+    ///
+    /// Once the step is stopped (the runner cancelled it), nothing is sent and a request in
+    /// flight is dropped: [`PortError::Stopped`].
     pub async fn call_until(
         &self,
-        _deadline: Instant,
+        deadline: Instant,
         method: Method,
         segments: &[&str],
         query: &Query<'_>,
@@ -207,14 +264,15 @@ impl PortClient {
             return Err(stopped(why));
         }
         tokio::select! {
-            r = self.call_inner(method.clone(), segments, query, body) => r,
+            r = self.call_inner(deadline, method.clone(), segments, query, body) => r,
             () = self.stop.stopped() => Err(stopped(self.stop.reason().unwrap_or("stopped"))),
         }
     }
 
-    /// One request with its retries.
+    /// One request with its retries, none started at or after `deadline`.
     async fn exchange(
         &self,
+        deadline: Instant,
         method: Method,
         url: &Url,
         body: Option<&Value>,
@@ -222,12 +280,21 @@ impl PortClient {
         repeat: Repeat,
     ) -> Result<(u16, Value), PortError> {
         let mut attempt = 1;
+        let mut previous: Option<PortError> = None;
         loop {
-            let failed = match self.send(method.clone(), url, body, token).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // A retry wait ends before the deadline, but the timer may wake a little late.
+                return Err(previous.unwrap_or_else(|| PortError::Deadline {
+                    method: method.to_string(),
+                    path: url.path().to_string(),
+                }));
+            }
+            let failed = match self.send(left, method.clone(), url, body, token).await {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
-            let left = self.deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             let delay = retry::next_delay(
                 attempt,
                 self.max_attempts,
@@ -248,12 +315,15 @@ impl PortClient {
                 self.max_attempts
             ));
             tokio::time::sleep(delay).await;
+            previous = Some(failed.error);
         }
     }
 
-    /// One HTTP exchange: logs it, decodes the answer, turns error statuses into [`PortError`].
+    /// One HTTP exchange, given `left` (more than zero) to finish: logs it, reads at most
+    /// [`MAX_ANSWER_BYTES`] of the answer, decodes it, turns error statuses into [`PortError`].
     async fn send(
         &self,
+        left: Duration,
         method: Method,
         url: &Url,
         body: Option<&Value>,
@@ -267,11 +337,10 @@ impl PortClient {
         if let Some(b) = body {
             self.debug_json(&format!("{method} {shown}"), b);
         }
-        let left = self.deadline.saturating_duration_since(Instant::now());
         let mut req = self
             .http
             .request(method.clone(), url.clone())
-            .timeout(self.request_timeout.min(left).max(Duration::from_millis(1)));
+            .timeout(self.request_timeout.min(left));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -281,6 +350,8 @@ impl PortClient {
         let started = Instant::now();
         self.sent.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| {
+            // reqwest's message names the URL, user info included; the error names it below.
+            let e = e.without_url();
             let chain = error_chain(&e);
             let (failure, detail) = if e.is_connect() && chain.contains("certificate") {
                 let hint = "a TLS-inspecting proxy or a private CA? Give a CA bundle that \
@@ -302,12 +373,12 @@ impl PortClient {
                 server_delay: None,
                 error: PortError::Transport {
                     method: method.to_string(),
-                    url: url_without_query(url),
+                    url: shown_url(url),
                     detail,
                 },
             }
         };
-        let resp = req.send().await.map_err(transport)?;
+        let mut resp = req.send().await.map_err(transport)?;
         let status = resp.status();
         let header = |name: &str| {
             resp.headers()
@@ -322,12 +393,44 @@ impl PortClient {
             header("x-ratelimit-reset").as_deref(),
             SystemTime::now(),
         );
-        let text = resp.text().await.map_err(transport)?;
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|v| shown_location(v.as_bytes()));
+        let bytes = if status.is_redirection() {
+            // Not followed, so not read either.
+            Some(Vec::new())
+        } else {
+            read_capped(&mut resp).await.map_err(transport)?
+        };
         self.console.info(&format!(
             "{method} {shown} → {} ({} ms)",
             status.as_u16(),
             started.elapsed().as_millis()
         ));
+        if status.is_redirection() {
+            return Err(Failed {
+                failure: Failure::Status(status.as_u16()),
+                server_delay: None,
+                error: PortError::Redirect {
+                    status: status.as_u16(),
+                    method: method.to_string(),
+                    path,
+                    location,
+                },
+            });
+        }
+        let Some(bytes) = bytes else {
+            return Err(Failed {
+                failure: Failure::TooLarge,
+                server_delay: None,
+                error: PortError::TooLarge {
+                    method: method.to_string(),
+                    path,
+                },
+            });
+        };
+        let text = String::from_utf8_lossy(&bytes);
         if !status.is_success() {
             let (code, message) = error::parse_error_body(status.as_u16(), &text);
             return Err(Failed {
@@ -357,7 +460,6 @@ impl PortClient {
                 },
             })?
         };
-        self.debug_json(&format!("answer {}", status.as_u16()), &value);
         Ok((status.as_u16(), value))
     }
 
@@ -387,23 +489,147 @@ fn repeat_of(method: &Method, segments: &[&str]) -> Repeat {
     }
 }
 
-/// Pretty JSON with credential fields replaced, for debug logs.
+/// Pretty JSON with credential fields replaced at any depth (`clientSecret`, `accessToken`,
+/// `access_token`, `refreshToken`, …), for debug logs. The console also redacts every secret
+/// masked so far.
 fn redacted_body(body: &Value) -> String {
-    let mut b = body.clone();
-    if let Value::Object(map) = &mut b {
-        for key in ["clientSecret", "accessToken"] {
-            if let Some(v) = map.get_mut(key) {
-                *v = Value::String("***".into());
+    fn redact(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    let k: String = key
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    let credential = k != "tokentype"
+                        && (k.contains("secret") || k.contains("token") || k.contains("password"));
+                    if credential && !value.is_null() {
+                        *value = Value::String("***".into());
+                    } else {
+                        redact(value);
+                    }
+                }
             }
+            Value::Array(items) => items.iter_mut().for_each(redact),
+            _ => {}
         }
     }
+    let mut b = body.clone();
+    redact(&mut b);
     serde_json::to_string_pretty(&b).unwrap_or_default()
 }
 
-fn url_without_query(url: &Url) -> String {
+/// Reads the body, up to [`MAX_ANSWER_BYTES`]; `None` when it is larger (the rest unread).
+async fn read_capped(resp: &mut reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
+}
+
+/// `url` without user info.
+fn without_userinfo(url: &Url) -> Url {
     let mut u = url.clone();
+    // Both fail only for URLs that cannot have user info.
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u
+}
+
+/// A URL as the client shows it: no user info, no query.
+fn shown_url(url: &Url) -> String {
+    let mut u = without_userinfo(url);
     u.set_query(None);
     u.to_string()
+}
+
+/// A base URL as given, for an error: without user info when it parses, else as given.
+fn shown_base(api_base: &str) -> String {
+    match Url::parse(api_base) {
+        Ok(url) => without_userinfo(&url)
+            .as_str()
+            .trim_end_matches('/')
+            .to_string(),
+        Err(_) => api_base.to_string(),
+    }
+}
+
+/// Registers a password in the base URL, and `user:password`, as secrets, in the form given
+/// and percent-decoded.
+fn mask_userinfo(url: &Url, console: &Console) {
+    let Some(password) = url.password() else {
+        return;
+    };
+    let decode = |s: &str| percent_decode(s).unwrap_or_else(|| s.to_string());
+    let user = url.username();
+    let mut secrets = vec![
+        format!("{user}:{password}"),
+        format!("{}:{}", decode(user), decode(password)),
+        password.to_string(),
+        decode(password),
+    ];
+    secrets.dedup();
+    for secret in secrets {
+        console.add_mask(&secret);
+    }
+}
+
+/// `%XX` sequences decoded; `None` when the result is not UTF-8 or nothing was encoded.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h)? * 16 + hex(l)?) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A redirect's `Location`, outside text: on one line, without user info, at most
+/// [`MAX_LOCATION_CHARS`] characters.
+fn shown_location(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let one_line = one_line.trim();
+    let clean = match Url::parse(one_line) {
+        Ok(url) if url.password().is_some() || !url.username().is_empty() => {
+            without_userinfo(&url).to_string()
+        }
+        _ => one_line.to_string(),
+    };
+    if clean.chars().count() > MAX_LOCATION_CHARS {
+        let cut: String = clean.chars().take(MAX_LOCATION_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        clean
+    }
 }
 
 /// The error and its causes on one line: reqwest's own message alone says only
@@ -423,14 +649,14 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The Port web app that belongs to an API host: `api.getport.io` → `https://app.getport.io`,
 /// `api.us.port.io` → `https://app.us.port.io`; any other host (a proxy, a stand-in) serves
-/// as its own app base.
+/// as its own app base. Never with the base URL's user info.
 pub fn app_base(api_base: &str) -> String {
     match Url::parse(api_base) {
         Ok(url) => match url.host_str() {
             Some(host) if host.starts_with("api.") => {
                 format!("https://app.{}", &host["api.".len()..])
             }
-            _ => api_base.trim_end_matches('/').to_string(),
+            _ => shown_base(api_base),
         },
         Err(_) => api_base.to_string(),
     }
@@ -484,9 +710,10 @@ mod tests {
                 request_timeout: Duration::from_secs(5),
                 max_attempts: 1,
                 deadline: Instant::now() + Duration::from_secs(5),
+                work_deadline: Instant::now() + Duration::from_secs(5),
                 stop: Stop::default(),
             },
-            Arc::new(Console::new(false)),
+            Arc::new(Console::capturing(false).0),
         )
         .unwrap()
     }
@@ -543,9 +770,183 @@ mod tests {
     }
 
     #[test]
-    fn debug_bodies_hide_credentials() {
-        let shown = redacted_body(&json!({"clientId": "id", "clientSecret": "s3cr3t"}));
-        assert!(!shown.contains("s3cr3t"));
+    fn debug_bodies_hide_credentials_at_any_depth() {
+        let shown = redacted_body(&json!({
+            "clientId": "id",
+            "clientSecret": "s3cr3t",
+            "tokenType": "Bearer",
+            "data": {"access_token": "t0k3n", "items": [{"refreshToken": "r3fr3sh"}]},
+        }));
+        for secret in ["s3cr3t", "t0k3n", "r3fr3sh"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
         assert!(shown.contains("\"clientId\": \"id\""));
+        assert!(shown.contains("\"tokenType\": \"Bearer\""));
+    }
+
+    #[test]
+    fn links_and_shown_urls_leave_user_info_out() {
+        let base = "https://user:s3cretpass@proxy.example.com/port";
+        assert_eq!(app_base(base), "https://proxy.example.com/port");
+        assert_eq!(
+            run_url(base, "r_1"),
+            "https://proxy.example.com/port/organization/run?runId=r_1"
+        );
+        assert_eq!(
+            entity_url(base, "service", "x"),
+            "https://proxy.example.com/port/serviceEntity?identifier=x"
+        );
+        assert_eq!(
+            run_url("https://u:p@api.getport.io", "r_1"),
+            "https://app.getport.io/organization/run?runId=r_1"
+        );
+        let url = Url::parse("http://user:s3cretpass@127.0.0.1:9/v1/x?a=b").unwrap();
+        assert_eq!(shown_url(&url), "http://127.0.0.1:9/v1/x");
+    }
+
+    #[test]
+    fn the_base_urls_password_is_masked_as_given_and_decoded() {
+        let (console, out) = Console::capturing(false);
+        let _ = PortClient::new(
+            "https://deploy:p%40ss%3Aw0rd@proxy.example.com",
+            Credentials {
+                client_id: "id".into(),
+                client_secret: "secret".into(),
+            },
+            Limits {
+                request_timeout: Duration::from_secs(5),
+                max_attempts: 1,
+                deadline: Instant::now() + Duration::from_secs(5),
+                work_deadline: Instant::now() + Duration::from_secs(5),
+                stop: Stop::default(),
+            },
+            Arc::new(console),
+        )
+        .unwrap();
+        let masks = out.lines();
+        // `%` is `%25` in a workflow command.
+        for secret in [
+            "p%2540ss%253Aw0rd",
+            "p@ss:w0rd",
+            "deploy:p@ss:w0rd",
+            "deploy:p%2540ss%253Aw0rd",
+        ] {
+            assert!(
+                masks.contains(&format!("::add-mask::{secret}")),
+                "{secret} in {masks:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_location_is_shown_on_one_line_shortened_and_without_user_info() {
+        assert_eq!(
+            shown_location(b"https://u:pw@elsewhere.example/a"),
+            "https://elsewhere.example/a"
+        );
+        assert_eq!(
+            shown_location(b"/v1/x\r\n::error::forged"),
+            "/v1/x  ::error::forged"
+        );
+        let long = format!("https://elsewhere.example/{}", "a".repeat(1000));
+        let shown = shown_location(long.as_bytes());
+        assert_eq!(shown.chars().count(), MAX_LOCATION_CHARS + 1);
+        assert!(shown.ends_with('…'));
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn stand_in_client(port: &port_stand_in::StandIn, deadline: Instant) -> PortClient {
+        PortClient::new(
+            &port.url(),
+            Credentials {
+                client_id: port_stand_in::CLIENT_ID.into(),
+                client_secret: port_stand_in::CLIENT_SECRET.into(),
+            },
+            Limits {
+                request_timeout: Duration::from_secs(5),
+                max_attempts: 3,
+                deadline,
+                work_deadline: deadline,
+                stop: Stop::default(),
+            },
+            Arc::new(Console::capturing(false).0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn nothing_is_sent_once_the_steps_deadline_has_passed() {
+        let port = port_stand_in::StandIn::start();
+        let c = stand_in_client(&port, Instant::now());
+        let e = runtime()
+            .block_on(c.call(Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .unwrap_err();
+        assert!(
+            matches!(&e, PortError::Deadline { method, path }
+                if method == "GET" && path == "/v1/actions/runs/r_1"),
+            "{e:?}"
+        );
+        assert_eq!(port.requests().len(), 0, "not even the token request");
+        assert_eq!(c.requests_sent(), 0);
+    }
+
+    #[test]
+    fn a_call_with_an_earlier_deadline_sends_nothing_after_it_and_the_full_one_still_works() {
+        let port = port_stand_in::StandIn::start();
+        port.add_run("r_1", "IN_PROGRESS", &[]);
+        let c = stand_in_client(&port, Instant::now() + Duration::from_secs(30));
+        let rt = runtime();
+        let early = Instant::now();
+        let e = rt
+            .block_on(c.call_until(early, Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .unwrap_err();
+        assert!(matches!(e, PortError::Deadline { .. }), "{e:?}");
+        assert_eq!(port.requests().len(), 0);
+        rt.block_on(c.call(Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .unwrap();
+        assert_eq!(port.requests().len(), 2, "the token and the read");
+        // With a token in hand, a late call still sends nothing.
+        let e = rt
+            .block_on(c.call_until(early, Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .unwrap_err();
+        assert!(matches!(e, PortError::Deadline { .. }), "{e:?}");
+        assert_eq!(port.requests().len(), 2);
+    }
+
+    #[test]
+    fn a_call_never_outlives_the_steps_deadline() {
+        let port = port_stand_in::StandIn::start();
+        let c = stand_in_client(&port, Instant::now());
+        let later = Instant::now() + Duration::from_secs(60);
+        let e = runtime()
+            .block_on(c.call_until(later, Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .unwrap_err();
+        assert!(matches!(e, PortError::Deadline { .. }), "{e:?}");
+        assert_eq!(port.requests().len(), 0);
+        assert_eq!(c.deadline(), c.deadline);
+    }
+
+    #[test]
+    fn an_unreachable_hosts_error_leaves_the_password_out() {
+        // Port 9 (discard) on 127.0.0.1: nothing listens in a test environment.
+        let c = client("http://user:s3cretpass@127.0.0.1:9");
+        let e = runtime()
+            .block_on(c.call(Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("cannot reach Port: POST http://127.0.0.1:9/v1/auth/access_token"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cretpass") && !text.contains("user:"),
+            "{text}"
+        );
     }
 }

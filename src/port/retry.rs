@@ -4,8 +4,10 @@
 //!
 //! - **What is retried.** Failures where the request may not have been processed and a later
 //!   attempt can succeed: connection failures, timeouts, and the statuses 408, 429, 500, 502,
-//!   503 and 504. Any other status is Port's considered answer and is final, and so is a TLS
-//!   certificate the machine does not trust (another attempt meets the same certificate).
+//!   503 and 504. Any other status is Port's considered answer and is final (a 3xx too: it is
+//!   not followed), and so is a TLS certificate the machine does not trust (another attempt
+//!   meets the same certificate) and an answer larger than the client reads (another attempt
+//!   gets the same answer).
 //! - **Which routes may be repeated.** Most of what port-action sends is idempotent: reading a
 //!   run or an entity, upserting an entity with `merge=true` (the same values twice leave the
 //!   same entity), a bulk upsert, a PATCH of a run (each key is replaced by the same value), a
@@ -54,6 +56,8 @@ pub enum Failure {
     /// The connection was refused for a reason another attempt cannot change: the server's
     /// TLS certificate is not trusted.
     Untrusted,
+    /// The answer was larger than the client reads; another attempt gets the same answer.
+    TooLarge,
 }
 
 /// Statuses after which another attempt can succeed.
@@ -64,7 +68,7 @@ pub fn is_transient_status(status: u16) -> bool {
 /// Whether `failure` on a route of kind `repeat` is worth another attempt.
 pub fn should_retry(failure: Failure, repeat: Repeat) -> bool {
     match (failure, repeat) {
-        (Failure::Untrusted, _) => false,
+        (Failure::Untrusted | Failure::TooLarge, _) => false,
         (Failure::Connect, _) => true,
         (Failure::Interrupted, Repeat::Idempotent) => true,
         (Failure::Interrupted, Repeat::Once) => false,
@@ -85,30 +89,34 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     half + half.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
-/// `Retry-After`: delta seconds, or an HTTP date (IMF-fixdate, as RFC 9110 requires senders to
-/// use). A date in the past means now.
+/// `Retry-After`: delta seconds, or an HTTP date (IMF-fixdate, or the obsolete RFC 850 and
+/// asctime forms RFC 9110 asks recipients to accept). A date in the past means now; a wait too
+/// long to represent is [`MAX_SERVER_DELAY`] (the caller caps it there anyway).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
     }
-    let at = parse_imf_fixdate(value)?;
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// `x-ratelimit-reset`: seconds until the window resets, or the reset time as epoch seconds
-/// (Port's documentation says epoch; its Terraform provider reads seconds: accept both).
+/// `x-ratelimit-reset`: Port's documentation describes it both as the number of seconds until
+/// the rate-limit window resets and as the reset time in epoch seconds (and its Terraform
+/// provider reads seconds), so both are accepted: values above 10^9 are epoch seconds. Negative and non-finite values are ignored; values too large to represent (a reset
+/// centuries away) are [`MAX_SERVER_DELAY`], which the caller caps the wait at anyway.
 pub fn parse_ratelimit_reset(value: &str, now: SystemTime) -> Option<Duration> {
     let n = value
         .trim()
         .parse::<f64>()
         .ok()
         .filter(|n| n.is_finite() && *n >= 0.0)?;
-    if n as u64 > EPOCH_THRESHOLD {
-        let at = UNIX_EPOCH + Duration::from_secs_f64(n);
+    let secs = Duration::try_from_secs_f64(n).ok()?;
+    if n > EPOCH_THRESHOLD as f64 {
+        let at = UNIX_EPOCH.checked_add(secs)?;
         Some(at.duration_since(now).unwrap_or(Duration::ZERO))
     } else {
-        Some(Duration::from_secs_f64(n))
+        Some(secs)
     }
 }
 
@@ -160,52 +168,6 @@ pub fn jitter() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Parses `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_imf_fixdate(s: &str) -> Option<SystemTime> {
-    let rest = s.split_once(", ")?.1;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let (h, m, sec): (u64, u64, u64) = (
-        hms.next()?.parse().ok()?,
-        hms.next()?.parse().ok()?,
-        hms.next()?.parse().ok()?,
-    );
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day as i64);
-    let secs = days.checked_mul(86_400)? + (h * 3600 + m * 60 + sec) as i64;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +191,7 @@ mod tests {
     fn an_untrusted_certificate_is_final() {
         assert!(!should_retry(Failure::Untrusted, Repeat::Idempotent));
         assert!(!should_retry(Failure::Untrusted, Repeat::Once));
+        assert!(!should_retry(Failure::TooLarge, Repeat::Idempotent));
     }
 
     #[test]
@@ -283,6 +246,83 @@ mod tests {
         );
         assert_eq!(parse_ratelimit_reset("-3", now()), None);
         assert_eq!(parse_ratelimit_reset("x", now()), None);
+    }
+
+    #[test]
+    fn absurd_ratelimit_resets_are_capped_or_ignored_never_a_panic() {
+        // Representable but far: capped.
+        for far in ["1e10", "9e18", "999999999"] {
+            assert_eq!(
+                server_delay(429, None, Some(far), now()),
+                Some(MAX_SERVER_DELAY),
+                "{far}"
+            );
+        }
+        // Beyond the clock, negative, not a number: ignored.
+        for ignored in [
+            "1e19",
+            "1e308",
+            "18446744073709551616",
+            "1.7976931348623157e308",
+            "-1",
+            "-1e19",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "infinity",
+            "",
+            " ",
+        ] {
+            assert_eq!(parse_ratelimit_reset(ignored, now()), None, "{ignored:?}");
+            assert_eq!(server_delay(429, None, Some(ignored), now()), None);
+        }
+        assert_eq!(parse_ratelimit_reset("0", now()), Some(Duration::ZERO));
+        assert_eq!(
+            parse_ratelimit_reset("1.5", now()),
+            Some(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn absurd_retry_afters_are_capped_or_ignored_never_a_panic() {
+        assert_eq!(
+            parse_retry_after(&u64::MAX.to_string(), now()),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            server_delay(503, Some(&u64::MAX.to_string()), None, now()),
+            Some(MAX_SERVER_DELAY)
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now()).map(|d| d > MAX_SERVER_DELAY),
+            Some(true)
+        );
+        for ignored in [
+            "99999999999999999999999999",
+            "-1",
+            "1e19",
+            "NaN",
+            "inf",
+            "Sat, 01 Jan 99999999999 00:00:00 GMT",
+            "Sun, 99 Nov 2026 12:00:30 GMT",
+            "Thu, 26 Nov 2026 99:00:30 GMT",
+            "Thu, 26 Nov -2026 12:00:30 GMT",
+        ] {
+            assert_eq!(parse_retry_after(ignored, now()), None, "{ignored:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_the_obsolete_date_forms() {
+        assert_eq!(
+            parse_retry_after("Thursday, 26-Nov-26 12:00:30 GMT", now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Thu Nov 26 12:00:30 2026", now()),
+            Some(Duration::from_secs(30))
+        );
     }
 
     #[test]
