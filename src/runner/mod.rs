@@ -5,7 +5,7 @@
 mod console;
 mod files;
 
-pub use console::{escape_data, escape_property, Console};
+pub use console::{escape_data, escape_property, neutralise, Command, Console};
 pub use files::{parse_github_output, random_delimiter, Outputs, StepSummary};
 
 use crate::Env;
