@@ -10,6 +10,7 @@ mod entities;
 mod failures;
 mod faults;
 mod fuzz;
+mod hostile;
 mod network;
 mod runs;
 mod workflow;
