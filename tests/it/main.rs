@@ -13,4 +13,5 @@ mod fuzz;
 mod hostile;
 mod network;
 mod runs;
+mod toolkit;
 mod workflow;
