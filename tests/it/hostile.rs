@@ -296,3 +296,17 @@ fn the_summary_shows_a_bulk_error_column_as_text() {
     assert!(!out.summary.contains("<img"), "{}", out.summary);
     assert_only_meant_commands(&out);
 }
+
+#[test]
+fn a_secret_in_a_summary_item_is_redacted() {
+    let port = stand_in_with_run();
+    // An entity named like the secret: its identifier is in the summary's item and link.
+    let out = upsert(&port).input("identifier", CLIENT_SECRET).run();
+    out.assert_success();
+    assert!(!out.summary.contains(CLIENT_SECRET), "{}", out.summary);
+    assert!(
+        out.summary.contains("- Entity [`***`](http://127.0.0.1:"),
+        "{}",
+        out.summary
+    );
+}
