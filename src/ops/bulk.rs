@@ -136,18 +136,19 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         written.len(),
         step.run
             .as_ref()
-            .map(|r| format!(", tied to run `{}`", r.id))
+            .map(|r| format!(", tied to run {}", crate::runner::markdown::code(&r.id)))
             .unwrap_or_default()
     ));
     if !failures.is_empty() {
+        use crate::runner::markdown::text;
         let mut table = String::from("Entities not written:\n\n  | element | identifier | error | message |\n  |---|---|---|---|\n");
         for f in failures.iter().take(50) {
             table.push_str(&format!(
                 "  | {} | {} | {} | {} |\n",
                 f.index,
-                f.identifier.as_deref().unwrap_or(""),
-                f.error,
-                f.message.replace('|', "\\|").replace('\n', " ")
+                text(f.identifier.as_deref().unwrap_or("")),
+                text(&f.error),
+                text(&f.message)
             ));
         }
         step.note(table.trim_end().to_string());

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::Step;
 use crate::port;
+use crate::runner::markdown::{code, link};
 
 /// The query of every entity write: `upsert=true&merge=true`, plus the run and
 /// `create_missing_related_entities` when asked.
@@ -75,11 +76,13 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
     step.output("entity", &serde_json::to_string(&entity)?);
     let url = port::entity_url(&step.inputs.api_base, &blueprint, &identifier);
     let tied = match &step.run {
-        Some(r) => format!(", tied to run `{}`", r.id),
+        Some(r) => format!(", tied to run {}", code(&r.id)),
         None => String::new(),
     };
     step.note(format!(
-        "Entity [`{identifier}`]({url}) upserted in blueprint `{blueprint}`{tied}"
+        "Entity {} upserted in blueprint {}{tied}",
+        link(&code(&identifier), &url),
+        code(&blueprint)
     ));
     Ok(())
 }
@@ -127,7 +130,11 @@ pub async fn get(step: &mut Step) -> anyhow::Result<()> {
     step.output("identifier", &id);
     step.output("entity", &serde_json::to_string(&entity)?);
     let url = port::entity_url(&step.inputs.api_base, &bp, &id);
-    step.note(format!("Entity [`{id}`]({url}) of blueprint `{bp}` read"));
+    step.note(format!(
+        "Entity {} of blueprint {} read",
+        link(&code(&id), &url),
+        code(&bp)
+    ));
     Ok(())
 }
 
@@ -178,6 +185,10 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
     step.output("ok", "true");
-    step.note(format!("Entity `{id}` of blueprint `{bp}` deleted"));
+    step.note(format!(
+        "Entity {} of blueprint {} deleted",
+        code(&id),
+        code(&bp)
+    ));
     Ok(())
 }

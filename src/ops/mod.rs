@@ -291,18 +291,21 @@ fn write_summary(
     done: &[String],
     error: Option<&anyhow::Error>,
 ) {
+    use crate::runner::markdown;
     let Some(path) = job.summary_path.as_ref().map(PathBuf::from) else {
         return;
     };
-    let mut md = format!("### Port: {title}\n\n");
+    let mut md = format!("### Port: {}\n\n", markdown::text(title));
+    // The items are Markdown already; a secret in one is redacted all the same.
     for line in done {
-        md.push_str(&format!("- {line}\n"));
+        md.push_str(&format!("- {}\n", console.redact(line)));
     }
     if let Some(e) = error {
-        md.push_str(&format!(
-            "\n> [!CAUTION]\n> {}\n",
-            console.redact(&format!("{e:#}")).replace('\n', "\n> ")
-        ));
+        md.push_str("\n> [!CAUTION]\n");
+        let message = console.redact(&format!("{e:#}"));
+        for line in message.lines() {
+            md.push_str(&format!("> {}\n", markdown::text(line)));
+        }
     }
     md.push('\n');
     if let Err(e) = StepSummary::new(Some(path)).append(&md) {

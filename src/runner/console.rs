@@ -1,10 +1,20 @@
 //! Workflow commands on stdout: annotations, groups, debug lines and masks.
 //!
-//! The runner reads a container action's stdout line by line and acts on lines that start with
-//! `::`. This mirrors `@actions/core`: every command's message and properties are escaped so that
-//! a value can never end a command early or start a new one, and every secret is registered with
-//! `::add-mask::` before it could ever be printed. The runner masks registered secrets in the log;
-//! this console also redacts them itself, so nothing printed depends on the runner alone.
+//! The runner reads a container action's stdout line by line (a line ends at `\n`, `\r` or
+//! `\r\n`) and reads a line as a workflow command in two forms: `::name props::data` once
+//! leading whitespace is trimmed, and the legacy `##[name props]data` anywhere in the line. This
+//! console prints two kinds of lines and nothing else:
+//!
+//! - commands it means, from a fixed set ([`Command`]): the message and properties are escaped
+//!   as `@actions/core` escapes them, so that a value can never end a command early or start a
+//!   new one;
+//! - plain text, split at every line break the runner knows and [neutralised](neutralise) line
+//!   by line, so that no text from outside (Port's answers, error pages, ids) can ever be read
+//!   as a command, such as `::stop-commands::` which would switch off the masking below.
+//!
+//! Every secret is registered with `::add-mask::` before it could ever be printed. The runner
+//! masks registered secrets in the log; this console also redacts them itself, so nothing
+//! printed depends on the runner alone.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -13,6 +23,33 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// Secrets shorter than this are still announced with `::add-mask::` but not redacted here:
 /// replacing every `abc` in the log would make it unreadable and protect nothing.
 const MIN_REDACTED_LEN: usize = 4;
+
+/// The workflow commands this console prints: the only commands a line of its output can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    AddMask,
+    Debug,
+    Notice,
+    Warning,
+    Error,
+    Group,
+    EndGroup,
+}
+
+impl Command {
+    /// The command's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::AddMask => "add-mask",
+            Command::Debug => "debug",
+            Command::Notice => "notice",
+            Command::Warning => "warning",
+            Command::Error => "error",
+            Command::Group => "group",
+            Command::EndGroup => "endgroup",
+        }
+    }
+}
 
 /// Where a console writes: the process's stdout, or a buffer that tests read back.
 #[derive(Clone, Default)]
@@ -96,9 +133,7 @@ impl Console {
         }
         let mut text = String::new();
         for part in &parts {
-            text.push_str("::add-mask::");
-            text.push_str(&escape_data(part));
-            text.push('\n');
+            push_command(&mut text, Command::AddMask, None, part);
         }
         {
             let mut secrets = lock(&self.secrets);
@@ -155,49 +190,51 @@ impl Console {
         out.push_str(&text[copied..]);
         out
     }
-    /// A plain log line. A multi-line message is printed as it is, line by line.
+    /// A plain log line. A multi-line message is printed line by line, each line
+    /// [neutralised](neutralise) so that none can be read as a workflow command.
     pub fn info(&self, message: &str) {
-        let mut text = self.redact(message);
-        text.push('\n');
+        let redacted = self.redact(message);
+        let mut text = String::with_capacity(redacted.len() + 1);
+        for line in runner_lines(&redacted) {
+            text.push_str(&neutralise(line));
+            text.push('\n');
+        }
         self.write(&text);
     }
     /// `::debug::`, printed only when debug logging is on.
     pub fn debug(&self, message: &str) {
         if self.debug {
-            self.command("debug", None, message);
+            self.command(Command::Debug, None, message);
         }
     }
     /// `::notice title=…::`.
     pub fn notice(&self, title: Option<&str>, message: &str) {
-        self.command("notice", title, message);
+        self.command(Command::Notice, title, message);
     }
     /// `::warning title=…::`.
     pub fn warning(&self, title: Option<&str>, message: &str) {
-        self.command("warning", title, message);
+        self.command(Command::Warning, title, message);
     }
     /// `::error title=…::`.
     pub fn error(&self, title: Option<&str>, message: &str) {
-        self.command("error", title, message);
+        self.command(Command::Error, title, message);
     }
     /// `::group::title`.
     pub fn group(&self, title: &str) {
-        self.command("group", None, title);
+        self.command(Command::Group, None, title);
     }
     /// `::endgroup::`.
     pub fn end_group(&self) {
-        self.write("::endgroup::\n");
+        let mut text = String::new();
+        push_command(&mut text, Command::EndGroup, None, "");
+        self.write(&text);
     }
 
     /// `::name title=…::message`, redacted, then escaped.
-    fn command(&self, name: &str, title: Option<&str>, message: &str) {
-        let mut text = format!("::{name}");
-        if let Some(title) = title.filter(|t| !t.is_empty()) {
-            text.push_str(" title=");
-            text.push_str(&escape_property(&self.redact(title)));
-        }
-        text.push_str("::");
-        text.push_str(&escape_data(&self.redact(message)));
-        text.push('\n');
+    fn command(&self, command: Command, title: Option<&str>, message: &str) {
+        let title = title.filter(|t| !t.is_empty()).map(|t| self.redact(t));
+        let mut text = String::new();
+        push_command(&mut text, command, title.as_deref(), &self.redact(message));
         self.write(&text);
     }
 
@@ -218,6 +255,67 @@ impl Console {
 /// Locks a mutex, going on with the data even if a thread panicked while holding it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Appends the line `::name title=…::data`, escaped: the one place a command line is built.
+fn push_command(out: &mut String, command: Command, title: Option<&str>, data: &str) {
+    out.push_str("::");
+    out.push_str(command.name());
+    if let Some(title) = title.filter(|t| !t.is_empty()) {
+        out.push_str(" title=");
+        out.push_str(&escape_property(title));
+    }
+    out.push_str("::");
+    out.push_str(&escape_data(data));
+    out.push('\n');
+}
+
+/// The lines of `text` as the runner reads them: a line ends at `\n`, `\r` or `\r\n`. A
+/// final line break ends the last line rather than starting an empty one.
+fn runner_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    loop {
+        match rest.find(['\r', '\n']) {
+            Some(at) => {
+                lines.push(&rest[..at]);
+                let skip = if rest[at..].starts_with("\r\n") { 2 } else { 1 };
+                rest = &rest[at + skip..];
+                if rest.is_empty() {
+                    break;
+                }
+            }
+            None => {
+                lines.push(rest);
+                break;
+            }
+        }
+    }
+    lines
+}
+
+/// Makes one line of text (no line breaks) safe to print: the runner will not read it as a
+/// workflow command in either form, and the rest of the text is kept.
+///
+/// - `##[`, which starts a legacy command anywhere in a line, becomes `##%5B`;
+/// - a line that starts with `::` once leading whitespace is trimmed (the runner trims every
+///   Unicode white space, as Rust's [`str::trim_start`] does) has its first `:` written
+///   `%3A`.
+///
+/// The `%` forms are the runner's own escapes, so the line still reads as what was said.
+pub fn neutralise(line: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let mut line = Cow::Borrowed(line);
+    if line.contains("##[") {
+        line = Cow::Owned(line.replace("##[", "##%5B"));
+    }
+    let indent = line.len() - line.trim_start().len();
+    if line[indent..].starts_with("::") {
+        let mut owned = line.into_owned();
+        owned.replace_range(indent..indent + 1, "%3A");
+        line = Cow::Owned(owned);
+    }
+    line
 }
 
 /// Escapes a command's message: `%`, `\r`, `\n`.
@@ -366,6 +464,292 @@ mod tests {
         console.add_mask("hunter22");
         console.info("first 100%\nsecond hunter22");
         assert_eq!(out.text(), "::add-mask::hunter22\nfirst 100%\nsecond ***\n");
+    }
+
+    /// The commands the runner knows (its command extensions, plus `stop-commands`).
+    const RUNNER_COMMANDS: &[&str] = &[
+        "add-mask",
+        "add-matcher",
+        "add-path",
+        "debug",
+        "echo",
+        "endgroup",
+        "error",
+        "group",
+        "internal-set-repo-path",
+        "notice",
+        "remove-matcher",
+        "save-state",
+        "set-env",
+        "set-output",
+        "stop-commands",
+        "warning",
+    ];
+
+    /// A command as the runner reads it: name, properties, data.
+    type Read = (String, Vec<(String, String)>, String);
+
+    fn known(name: &str) -> bool {
+        RUNNER_COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// The runner's `%` decoding: each escape replaced in turn over the whole text, in the
+    /// runner's order, which is not a proper decoder (so a wrong escape shows up here).
+    fn runner_unescape(text: &str, escapes: &[(&str, &str)]) -> String {
+        escapes
+            .iter()
+            .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+    }
+
+    /// How the runner reads one line of stdout: first as `::name props::data` after trimming
+    /// leading white space, then as `##[name props]data` anywhere in the line. Only names it
+    /// knows make a command.
+    fn runner_reads(line: &str) -> Option<Read> {
+        let data_escapes = [("%0D", "\r"), ("%0A", "\n"), ("%25", "%")];
+        let property_escapes = [
+            ("%0D", "\r"),
+            ("%0A", "\n"),
+            ("%3A", ":"),
+            ("%2C", ","),
+            ("%25", "%"),
+        ];
+        let legacy_escapes = [
+            ("%3B", ";"),
+            ("%0D", "\r"),
+            ("%0A", "\n"),
+            ("%5D", "]"),
+            ("%25", "%"),
+        ];
+        let properties = |text: &str, separator: char, escapes: &[(&str, &str)]| {
+            text.split(separator)
+                .filter_map(|p| p.split_once('='))
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                .map(|(k, v)| (k.to_string(), runner_unescape(v, escapes)))
+                .collect::<Vec<_>>()
+        };
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("::") {
+            if let Some(end) = rest.find("::") {
+                let info = &rest[..end];
+                let (name, props) = info.split_once(' ').unwrap_or((info, ""));
+                if known(name) {
+                    return Some((
+                        name.to_string(),
+                        properties(props.trim(), ',', &property_escapes),
+                        runner_unescape(&rest[end + 2..], &data_escapes),
+                    ));
+                }
+            }
+        }
+        let start = line.find("##[")? + 3;
+        let end = start + line[start..].find(']')?;
+        let info = &line[start..end];
+        let (name, props) = info.split_once(' ').unwrap_or((info, ""));
+        known(name).then(|| {
+            (
+                name.to_string(),
+                properties(props, ';', &legacy_escapes),
+                runner_unescape(&line[end + 1..], &legacy_escapes),
+            )
+        })
+    }
+
+    /// Text that tries every way into a command: both forms, white space the runner trims,
+    /// every line break it knows, escapes, and the characters of properties.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let pieces = prop_oneof![
+            Just("::"),
+            Just(":"),
+            Just("##["),
+            Just("#"),
+            Just("["),
+            Just("]"),
+            Just("%"),
+            Just("%0A"),
+            Just("%25"),
+            Just("%3A"),
+            Just("\r"),
+            Just("\n"),
+            Just("\r\n"),
+            Just(" "),
+            Just("\t"),
+            Just("\u{a0}"),
+            Just("\u{2028}"),
+            Just("\u{3000}"),
+            Just(","),
+            Just(";"),
+            Just("="),
+            Just("error"),
+            Just("stop-commands"),
+            Just("set-output name=a;"),
+            Just("add-mask"),
+            Just("x"),
+            Just("✓"),
+        ];
+        proptest::collection::vec(pieces, 0..24).prop_map(|p| p.concat())
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_line_of_text_is_ever_a_command(text in hostile_text()) {
+            let (console, out) = Console::capturing(true);
+            console.info(&text);
+            let lines = out.lines();
+            prop_assert_eq!(lines.len(), runner_lines(&text).len().max(1));
+            for line in &lines {
+                prop_assert_eq!(runner_reads(line), None, "{:?} from {:?}", line, text);
+            }
+        }
+
+        #[test]
+        fn every_command_is_read_back_as_exactly_what_was_meant(
+            title in hostile_text(),
+            message in hostile_text(),
+        ) {
+            let (console, out) = Console::capturing(true);
+            console.error(Some(&title), &message);
+            console.warning(Some(&title), &message);
+            console.notice(None, &message);
+            console.debug(&message);
+            console.group(&message);
+            console.end_group();
+            let lines = out.lines();
+            // One line per command, whatever the text holds.
+            prop_assert_eq!(lines.len(), 6, "{:?}", lines);
+            // The runner trims the properties, so a title's trailing white space is lost
+            // (but for line breaks, which are escaped).
+            let shown_title =
+                title.trim_end_matches(|c: char| c.is_whitespace() && c != '\r' && c != '\n');
+            let titled = if shown_title.is_empty() {
+                vec![]
+            } else {
+                vec![("title".to_string(), shown_title.to_string())]
+            };
+            let expected = [
+                ("error", titled.clone(), message.clone()),
+                ("warning", titled, message.clone()),
+                ("notice", vec![], message.clone()),
+                ("debug", vec![], message.clone()),
+                ("group", vec![], message.clone()),
+                ("endgroup", vec![], String::new()),
+            ];
+            for (line, (name, props, data)) in lines.iter().zip(expected) {
+                prop_assert_eq!(
+                    runner_reads(line),
+                    Some((name.to_string(), props, data)),
+                    "{:?}",
+                    line
+                );
+            }
+        }
+
+        #[test]
+        fn a_mask_is_read_back_as_the_secret(secret in hostile_text()) {
+            let (console, out) = Console::capturing(false);
+            console.add_mask(&secret);
+            for line in out.lines() {
+                let (name, props, data) = runner_reads(&line).expect("a command");
+                prop_assert_eq!(name, "add-mask");
+                prop_assert!(props.is_empty());
+                prop_assert!(secret.contains(&data), "{:?} in {:?}", data, secret);
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_lines_are_printed_but_never_read_as_commands() {
+        let (console, out) = Console::capturing(false);
+        console.add_mask("the-access-token");
+        console.info(
+            "Port API 503: \n::error::pwned\n::stop-commands::x\n##[set-output name=a;]b\r  \
+             ::add-mask::y\r\n\u{a0}\u{2028}::warning::z\nsee ##[group]g and :: here",
+        );
+        console.info("::");
+        console.info("::debug::the-access-token");
+        assert_eq!(
+            out.lines(),
+            [
+                "::add-mask::the-access-token",
+                "Port API 503: ",
+                "%3A:error::pwned",
+                "%3A:stop-commands::x",
+                "##%5Bset-output name=a;]b",
+                "  %3A:add-mask::y",
+                "\u{a0}\u{2028}%3A:warning::z",
+                "see ##%5Bgroup]g and :: here",
+                "%3A:",
+                "%3A:debug::***",
+            ]
+        );
+        for line in out.lines().iter().skip(1) {
+            assert_eq!(runner_reads(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn the_runner_model_reads_what_the_runner_reads() {
+        // What the model says of the lines above would be worthless if it read nothing.
+        assert_eq!(
+            runner_reads("  ::stop-commands::x"),
+            Some(("stop-commands".into(), vec![], "x".into()))
+        );
+        assert_eq!(
+            runner_reads("\u{2028}::ERROR title=a%3Ab::c%0Ad"),
+            Some((
+                "ERROR".into(),
+                vec![("title".into(), "a:b".into())],
+                "c\nd".into()
+            ))
+        );
+        assert_eq!(
+            runner_reads("text ##[set-output name=a%3B;]b"),
+            Some((
+                "set-output".into(),
+                vec![("name".into(), "a;".into())],
+                "b".into()
+            ))
+        );
+        // An unknown name in the new form falls back to the legacy form.
+        assert_eq!(
+            runner_reads("::nope::##[add-mask]s"),
+            Some(("add-mask".into(), vec![], "s".into()))
+        );
+        assert_eq!(runner_reads("::nope::x"), None);
+        assert_eq!(runner_reads("x ::error::y"), None);
+    }
+
+    #[test]
+    fn carriage_returns_end_lines_as_the_runner_sees_them() {
+        assert_eq!(runner_lines("a\rb\r\nc\n\nd\r"), ["a", "b", "c", "", "d"]);
+        assert_eq!(runner_lines(""), [""]);
+        assert_eq!(runner_lines("\n"), [""]);
+        let (console, out) = Console::capturing(false);
+        console.info("one\rtwo\r\nthree");
+        assert_eq!(out.text(), "one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn titles_and_messages_with_line_breaks_percent_and_colons_stay_one_command() {
+        let (console, out) = Console::capturing(false);
+        console.error(Some("a::b\rc%d,e"), "x::y\r::error::z%0A");
+        console.group("g\r::stop-commands::s");
+        assert_eq!(
+            out.lines(),
+            [
+                "::error title=a%3A%3Ab%0Dc%25d%2Ce::x::y%0D::error::z%250A",
+                "::group::g%0D::stop-commands::s",
+            ]
+        );
+        assert_eq!(
+            runner_reads(&out.lines()[0]),
+            Some((
+                "error".into(),
+                vec![("title".into(), "a::b\rc%d,e".into())],
+                "x::y\r::error::z%0A".into()
+            ))
+        );
     }
 
     #[test]

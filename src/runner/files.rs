@@ -37,14 +37,15 @@ impl Outputs {
             written: Vec::new(),
         }
     }
-    /// Appends `name<<DELIM\nvalue\nDELIM\n` with a fresh random delimiter.
+    /// Appends `name<<DELIM\nvalue\nDELIM\n` with a fresh random delimiter, one found in
+    /// neither the name nor the value.
     ///
     /// A name the runner could not read back (empty, or holding a line break, `=` or `<<`) is
     /// refused with [`io::ErrorKind::InvalidInput`] and nothing is written.
     pub fn set(&mut self, name: &str, value: &str) -> io::Result<()> {
         check_output_name(name)?;
         if let Some(path) = &self.path {
-            let record = heredoc_record(name, value);
+            let record = heredoc_record(name, value, random_delimiter)?;
             append(path, record.as_bytes())?;
         }
         self.written.push((name.to_string(), value.to_string()));
@@ -75,15 +76,29 @@ fn check_output_name(name: &str) -> io::Result<()> {
     }
 }
 
-/// `name<<DELIM\nvalue\nDELIM\n`, with a delimiter found in neither the name nor the value.
-fn heredoc_record(name: &str, value: &str) -> String {
-    let delimiter = loop {
-        let d = random_delimiter();
+/// How many delimiters [`heredoc_record`] tries before it gives up. A random one is in the
+/// value by chance with a probability of about 2^-128; a value holding several in a row can
+/// only have been made to hold them.
+const DELIMITER_TRIES: usize = 8;
+
+/// `name<<DELIM\nvalue\nDELIM\n`, with the first delimiter from `delimiters` that is found
+/// in neither the name nor the value (a value holding the delimiter would end early, and the
+/// rest of it would be read as more outputs).
+fn heredoc_record(
+    name: &str,
+    value: &str,
+    mut delimiters: impl FnMut() -> String,
+) -> io::Result<String> {
+    for _ in 0..DELIMITER_TRIES {
+        let d = delimiters();
         if !name.contains(&d) && !value.contains(&d) {
-            break d;
+            return Ok(format!("{name}<<{d}\n{value}\n{d}\n"));
         }
-    };
-    format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("cannot set the output {name:?}: its value holds every delimiter tried"),
+    ))
 }
 
 /// Appends `bytes` in one write, creating the file if it is missing.
@@ -300,6 +315,68 @@ mod tests {
         let delimiter = first_line.strip_prefix("entity<<").unwrap();
         assert!(delimiter.starts_with("ghadelimiter_"));
         assert_eq!(text.matches(delimiter).count(), 2);
+    }
+
+    #[test]
+    fn a_delimiter_found_in_the_value_is_never_used() {
+        let mut offered = ["ghadelimiter_in_value", "ghadelimiter_free"].into_iter();
+        let value = "first\nghadelimiter_in_value\nstolen=yes";
+        let record = heredoc_record("entity", value, || offered.next().unwrap().into()).unwrap();
+        assert_eq!(
+            record,
+            "entity<<ghadelimiter_free\nfirst\nghadelimiter_in_value\nstolen=yes\nghadelimiter_free\n"
+        );
+        assert_eq!(
+            parse_github_output(&record).unwrap(),
+            [("entity".into(), value.into())]
+        );
+        // A delimiter in the name is skipped too.
+        let mut offered = ["d1", "d2"].into_iter();
+        let record = heredoc_record("xd1", "v", || offered.next().unwrap().into()).unwrap();
+        assert_eq!(record, "xd1<<d2\nv\nd2\n");
+    }
+
+    #[test]
+    fn a_value_holding_every_delimiter_offered_is_refused() {
+        let err = heredoc_record("entity", "a\nEOF\nb", || "EOF".into()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("\"entity\""), "{err}");
+    }
+
+    #[test]
+    fn every_write_takes_a_new_delimiter() {
+        let (_dir, path) = temp_file("output");
+        let mut outputs = Outputs::new(Some(path.clone()));
+        outputs.set("same", "value").unwrap();
+        outputs.set("same", "value").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let delimiters: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("same<<"))
+            .collect();
+        assert_eq!(delimiters.len(), 2, "{text}");
+        assert_ne!(delimiters[0], delimiters[1], "{text}");
+    }
+
+    #[test]
+    fn values_holding_likely_fixed_delimiters_round_trip() {
+        let (_dir, path) = temp_file("output");
+        let mut outputs = Outputs::new(Some(path.clone()));
+        let values = [
+            "a\nEOF\nb=1",
+            "a\nDELIMITER\nb=1",
+            "a\nghadelimiter_\nb=1",
+            "a\nghadelimiter_00000000000000000000000000000000\nb=1",
+            "a\nghadelimiter_0\nghadelimiter_1\nb=1",
+            "a\n_GitHubActionsFileCommandDelimeter_\nb=1",
+        ];
+        for value in values {
+            outputs.set("v", value).unwrap();
+        }
+        let parsed = parse_github_output(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let expected: Vec<(String, String)> =
+            values.iter().map(|v| ("v".into(), v.to_string())).collect();
+        assert_eq!(parsed, expected);
     }
 
     #[test]

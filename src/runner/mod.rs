@@ -4,8 +4,9 @@
 
 mod console;
 mod files;
+pub mod markdown;
 
-pub use console::{escape_data, escape_property, Console};
+pub use console::{escape_data, escape_property, neutralise, Command, Console};
 pub use files::{parse_github_output, random_delimiter, Outputs, StepSummary};
 
 use crate::Env;

@@ -11,6 +11,8 @@ mod entities;
 mod failures;
 mod faults;
 mod fuzz;
+mod hostile;
 mod network;
 mod runs;
+mod toolkit;
 mod workflow;

@@ -1,0 +1,312 @@
+//! Text from Port that tries to take over the step: workflow commands in error messages, error
+//! pages and ids, and Markdown or HTML in what the job summary shows. Every line the runner
+//! could read as a command is one port-action means; the summary shows Port's text as text;
+//! no secret is ever printed.
+
+use port_stand_in::{Fault, FaultKind, StandIn, CLIENT_SECRET};
+use serde_json::{json, Value};
+
+use crate::support::{Outcome, Step, WORKFLOW_RUN_URL};
+
+/// Lines that are workflow commands of both forms, a stop of all commands among them.
+const INJECTED: &str = "\n::error::pwned\n::stop-commands::x\n##[set-output name=a;]b";
+
+/// Markdown and HTML that would change the job summary if pasted in as it is.
+const MARKUP: &str = "<img src=x onerror=alert(1)> [x](javascript:alert(1)) *bold*";
+
+/// The commands port-action prints.
+const MEANT: &[&str] = &[
+    "add-mask", "debug", "error", "warning", "notice", "group", "endgroup",
+];
+
+fn respond(port: &StandIn, matches: &str, status: u16, body: Value) {
+    port.push_fault(Fault {
+        matches: matches.into(),
+        kind: FaultKind::Respond {
+            status,
+            headers: Vec::new(),
+            body,
+        },
+    });
+}
+
+fn stand_in_with_run() -> StandIn {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
+    port
+}
+
+/// An upsert of `payments` with debug logging on (so that bodies are printed too), two
+/// attempts at most.
+fn upsert(port: &StandIn) -> Step {
+    Step::new(port)
+        .input("blueprint", "service")
+        .input("identifier", "payments")
+        .input("properties", r#"{"replicas": 3}"#)
+        .input("maxAttempts", "2")
+        .input("requestTimeout", "2s")
+        .input("timeout", "8s")
+        .env("RUNNER_DEBUG", "1")
+}
+
+/// The runner's `%` decoding of a command's data.
+fn unescape_data(data: &str) -> String {
+    data.replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .replace("%25", "%")
+}
+
+/// Asserts that stdout holds no command port-action does not mean, read as the runner reads
+/// it: lines end at `\n` or `\r`; `::name` counts after leading white space is trimmed, and a
+/// line that is not one of port-action's commands must hold no `##[` anywhere. Returns the
+/// decoded data of the annotations (`error`, `warning`, `notice`).
+#[track_caller]
+fn assert_only_meant_commands(out: &Outcome) -> Vec<String> {
+    let mut annotations = Vec::new();
+    for line in out.stdout.split(['\n', '\r']) {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("::") {
+            let name_end = rest.find([' ', ':']).unwrap_or(rest.len());
+            let name = &rest[..name_end];
+            assert!(
+                MEANT.contains(&name) && rest[name_end..].contains("::"),
+                "a command port-action does not mean: {line:?}\nstdout:\n{}",
+                out.stdout
+            );
+            let data = &rest[name_end..][rest[name_end..].find("::").unwrap() + 2..];
+            if ["error", "warning", "notice"].contains(&name) {
+                let decoded = unescape_data(data);
+                assert_ne!(decoded.trim(), "pwned", "a forged annotation: {line:?}");
+                annotations.push(decoded);
+            }
+        } else {
+            assert!(
+                !line.contains("##["),
+                "a legacy command in a plain line: {line:?}\nstdout:\n{}",
+                out.stdout
+            );
+        }
+    }
+    assert!(
+        !out.stdout
+            .split(['\n', '\r'])
+            .any(|l| l.trim_start().starts_with("::stop-commands")),
+        "{}",
+        out.stdout
+    );
+    annotations
+}
+
+/// Asserts that neither the client secret nor any access token the stand-in issued appears in
+/// stdout (but for the `::add-mask::` that hides it), stderr, the outputs file or the job
+/// summary.
+#[track_caller]
+fn assert_no_secret(port: &StandIn, out: &Outcome) {
+    let printed: String = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut secrets = vec![CLIENT_SECRET.to_string()];
+    for r in port.requests() {
+        if let Some(auth) = r.header("authorization") {
+            secrets.push(auth.trim_start_matches("Bearer ").to_string());
+        }
+    }
+    assert!(secrets.len() > 1, "no request carried a token");
+    for secret in &secrets {
+        for (what, text) in [
+            ("stdout", &printed),
+            ("stderr", &out.stderr),
+            ("outputs", &out.outputs_raw),
+            ("summary", &out.summary),
+        ] {
+            assert!(!text.contains(secret), "{secret} in {what}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn commands_in_a_retried_503_message_are_printed_as_text() {
+    let port = stand_in_with_run();
+    let body = json!({"ok": false, "error": "service_unavailable", "message": INJECTED});
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities",
+        503,
+        body.clone(),
+    );
+    respond(&port, "POST /v1/blueprints/service/entities", 503, body);
+    let out = upsert(&port).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("(attempt 2 of 2)"), "{}", out.stdout);
+    let annotations = assert_only_meant_commands(&out);
+    // Port's message is in the error, whole, as data of the one annotation.
+    assert!(
+        annotations.iter().any(|a| a.contains(INJECTED)),
+        "{annotations:#?}"
+    );
+    assert_eq!(out.output("a"), None);
+    assert_no_secret(&port, &out);
+}
+
+#[test]
+fn commands_in_a_proxys_html_error_page_are_printed_as_text() {
+    let port = stand_in_with_run();
+    let page = format!("<html><body><h1>503 Service Unavailable</h1>{INJECTED}\n</body></html>");
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities",
+        503,
+        json!(page),
+    );
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities",
+        503,
+        json!(page),
+    );
+    let out = upsert(&port).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let annotations = assert_only_meant_commands(&out);
+    assert!(
+        annotations.iter().any(|a| a.contains(INJECTED)),
+        "{annotations:#?}"
+    );
+    // The summary shows the page as text: no HTML, no command is read from it.
+    assert!(!out.summary.contains("<h1>"), "{}", out.summary);
+    assert!(out.summary.contains("&lt;h1&gt;"), "{}", out.summary);
+    assert_no_secret(&port, &out);
+}
+
+#[test]
+fn commands_in_the_id_of_a_created_run_are_printed_as_text() {
+    let port = stand_in_with_run();
+    let id = format!("r_new{INJECTED}");
+    respond(
+        &port,
+        "POST /v1/actions/deploy_service/runs",
+        201,
+        json!({"ok": true, "run": {"id": id, "status": "IN_PROGRESS"}}),
+    );
+    let out = Step::new(&port)
+        .input("operation", "CREATE_RUN")
+        .input("action", "deploy_service")
+        .input("wait", "true")
+        .input("waitTimeout", "2s")
+        .input("timeout", "8s")
+        .env("RUNNER_DEBUG", "1")
+        .run();
+    // The id reached the log (waiting for the run names it) and the outputs, intact.
+    assert!(
+        out.stdout.contains("Waiting for Port run r_new"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.output("runId"), Some(id.as_str()));
+    assert_eq!(out.output("a"), None);
+    assert_only_meant_commands(&out);
+    assert_no_secret(&port, &out);
+}
+
+#[test]
+fn the_summary_shows_an_upserted_identifier_as_text() {
+    let port = stand_in_with_run();
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities",
+        201,
+        json!({"ok": true, "entity": {"identifier": format!("`{MARKUP}`"), "blueprint": "service"}}),
+    );
+    let out = upsert(&port).run();
+    out.assert_success();
+    let item = out
+        .summary
+        .lines()
+        .find(|l| l.starts_with("- Entity "))
+        .unwrap_or_else(|| panic!("no entity item in\n{}", out.summary));
+    // Backticks inside take a longer fence, so the code span holds the identifier whole.
+    let label = format!("[`` `{MARKUP}` ``](");
+    assert!(item.starts_with(&format!("- Entity {label}")), "{item}");
+    // The link's destination ends at the first `)`: it must be the whole URL.
+    let rest = &item[format!("- Entity {label}").len()..];
+    let (url, after) = rest.split_once(')').expect("a link");
+    assert!(
+        url.starts_with("http://") && !url.contains([' ', '(', '<', '>']),
+        "{url}"
+    );
+    assert_eq!(
+        after, " upserted in blueprint `service`, tied to run `r_demo`",
+        "{item}"
+    );
+    assert_no_secret(&port, &out);
+}
+
+#[test]
+fn the_summary_shows_ports_error_text_as_text() {
+    let port = stand_in_with_run();
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities",
+        422,
+        json!({"ok": false, "error": "invalid_request", "message": format!("{MARKUP}\n# heading")}),
+    );
+    let out = upsert(&port).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let caution = out
+        .summary
+        .split_once("> [!CAUTION]\n")
+        .unwrap_or_else(|| panic!("no caution block in\n{}", out.summary))
+        .1;
+    assert!(
+        caution.contains(
+            "Port API 422 invalid_request: &lt;img src=x onerror=alert(1)&gt; \
+             \\[x\\](javascript:alert(1)) \\*bold\\*\n> \\# heading ("
+        ),
+        "{caution}"
+    );
+    assert!(!out.summary.contains("<img"), "{}", out.summary);
+    assert_no_secret(&port, &out);
+}
+
+#[test]
+fn the_summary_shows_a_bulk_error_column_as_text() {
+    let port = stand_in_with_run();
+    port.reject_entity("service", "svc-1", 422, MARKUP, "also *here* | <b>");
+    let entities = json!([
+        {"identifier": "svc-0", "properties": {}},
+        {"identifier": "svc-1", "properties": {}},
+    ]);
+    let out = Step::new(&port)
+        .input("operation", "BULK_UPSERT")
+        .input("blueprint", "service")
+        .input("entities", &entities.to_string())
+        .input("timeout", "8s")
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.summary.contains(
+            "  | 1 | svc-1 | &lt;img src=x onerror=alert(1)&gt; \\[x\\](javascript:alert(1)) \
+             \\*bold\\* | also \\*here\\* \\| &lt;b&gt; |\n"
+        ),
+        "{}",
+        out.summary
+    );
+    assert!(!out.summary.contains("<img"), "{}", out.summary);
+    assert_only_meant_commands(&out);
+}
+
+#[test]
+fn a_secret_in_a_summary_item_is_redacted() {
+    let port = stand_in_with_run();
+    // An entity named like the secret: its identifier is in the summary's item and link.
+    let out = upsert(&port).input("identifier", CLIENT_SECRET).run();
+    out.assert_success();
+    assert!(!out.summary.contains(CLIENT_SECRET), "{}", out.summary);
+    assert!(
+        out.summary.contains("- Entity [`***`](http://127.0.0.1:"),
+        "{}",
+        out.summary
+    );
+}

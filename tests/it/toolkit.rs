@@ -1,0 +1,97 @@
+//! What the runner's toolkit guarantees, checked on the real binary: the client secret is
+//! masked before anything else is printed, and the outputs file's delimiters cannot be
+//! guessed from one run to the next.
+
+use std::collections::HashSet;
+
+use port_stand_in::{StandIn, CLIENT_SECRET};
+
+use crate::support::{Outcome, Step, WORKFLOW_RUN_URL};
+
+fn stand_in_with_run() -> StandIn {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
+    port
+}
+
+fn upsert(port: &StandIn) -> Step {
+    Step::new(port)
+        .input("blueprint", "service")
+        .input("identifier", "payments")
+        .input("properties", r#"{"replicas": 3}"#)
+        .env("RUNNER_DEBUG", "1")
+}
+
+/// The delimiters of the heredoc records in the outputs file, in order.
+fn delimiters(out: &Outcome) -> Vec<String> {
+    out.outputs_raw
+        .lines()
+        .filter_map(|l| l.split_once("<<").map(|(_, d)| d.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_client_secret_is_masked_before_anything_else_is_printed() {
+    let port = stand_in_with_run();
+    let out = upsert(&port).run();
+    out.assert_success();
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!("::add-mask::{CLIENT_SECRET}"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_multiline_client_secret_is_masked_whole_and_line_by_line_first() {
+    let port = stand_in_with_run();
+    let out = upsert(&port)
+        .input("clientSecret", "first-line%\nsecond:line")
+        .run();
+    // Port refuses the secret; what matters is what was printed before anything else.
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "::add-mask::first-line%25%0Asecond:line",
+            "::add-mask::first-line%25",
+            "::add-mask::second:line",
+        ][..],
+        "{}",
+        out.stdout
+    );
+    for line in &lines[3..] {
+        assert!(
+            !line.contains("first-line") && !line.contains("second:line"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn no_run_reuses_a_delimiter_of_another() {
+    let port = stand_in_with_run();
+    let first = upsert(&port).run();
+    let second = upsert(&port).run();
+    first.assert_success();
+    second.assert_success();
+    let all: Vec<String> = delimiters(&first)
+        .into_iter()
+        .chain(delimiters(&second))
+        .collect();
+    assert!(all.len() >= 8, "{all:?}");
+    for d in &all {
+        let hex = d
+            .strip_prefix("ghadelimiter_")
+            .unwrap_or_else(|| panic!("{d}"));
+        assert!(
+            hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            "{d}"
+        );
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "{all:?}");
+}
