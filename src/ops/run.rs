@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::Step;
 use crate::inputs::Status;
 use crate::port::{self, humantime, PortError};
+use crate::runner::markdown::{code, link, text};
 
 /// Run statuses in which a run is still open.
 const OPEN_STATUSES: [&str; 2] = ["IN_PROGRESS", "WAITING_FOR_APPROVAL"];
@@ -60,9 +61,9 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
     };
     match log_error {
         Some(e) if status.is_some() && updated.is_ok() => {
-            let text = format!("{e:#}; the run's status was sent all the same");
-            step.console.warning(Some("Log line not posted"), &text);
-            step.note(format!("⚠️ {text}"));
+            let message = format!("{e:#}; the run's status was sent all the same");
+            step.console.warning(Some("Log line not posted"), &message);
+            step.note(format!("⚠️ {}", text(&message)));
             Ok(())
         }
         Some(e) => match updated {
@@ -123,12 +124,13 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
             Ok(())
         }
         Err(e) if e.code() == Some("run_exhausted") => {
-            let text = format!(
+            let message = format!(
                 "Port run {run_id} has already ended, so it takes no more log lines; \
                  this one was not added: {message:?}"
             );
-            step.console.warning(Some("Port run already ended"), &text);
-            step.note(format!("⚠️ {text}"));
+            step.console
+                .warning(Some("Port run already ended"), &message);
+            step.note(format!("⚠️ {}", text(&message)));
             Ok(())
         }
         Err(e) => Err(e).context(format!("cannot post the log line to Port run {run_id}")),
@@ -220,7 +222,7 @@ async fn read_before_patch(
             Err(anyhow::Error::new(e).context(format!("cannot read Port run {run_id}")))
         }
         Err(e) => {
-            let text = if for_links {
+            let message = if for_links {
                 format!(
                     "cannot read Port run {run_id} for its links ({e}); updating it without \
                      adding links"
@@ -228,8 +230,9 @@ async fn read_before_patch(
             } else {
                 format!("cannot read Port run {run_id} ({e}); updating it all the same")
             };
-            step.console.warning(Some("Run links not updated"), &text);
-            step.note(format!("⚠️ {text}"));
+            step.console
+                .warning(Some("Run links not updated"), &message);
+            step.note(format!("⚠️ {}", text(&message)));
             Ok(None)
         }
     }
@@ -250,13 +253,14 @@ fn keeps_open_status(
     if current_status.is_empty() || OPEN_STATUSES.contains(&current_status) {
         return true;
     }
-    let text = format!(
+    let message = format!(
         "Port run {run_id} had already ended with {current_status}; its status was left as it \
          is instead of being set to {}",
         status.port_value()
     );
-    step.console.warning(Some("Port run already ended"), &text);
-    step.note(format!("⚠️ {text}"));
+    step.console
+        .warning(Some("Port run already ended"), &message);
+    step.note(format!("⚠️ {}", text(&message)));
     false
 }
 
@@ -277,18 +281,20 @@ fn note_update(
         Some(s) => step.note(format!(
             "Run {run} finished: **{}**{}",
             s.port_value(),
-            label.map(|l| format!(" ({l})")).unwrap_or_default()
+            label
+                .map(|l| format!(" ({})", text(&l)))
+                .unwrap_or_default()
         )),
         None => step.note(format!("Run {run} updated")),
     }
     if let Some(s) = &summary {
-        step.note(format!("Run summary: {s}"));
+        step.note(format!("Run summary: {}", text(s)));
     }
     if let Some(l) = &links {
         step.note(format!(
             "Run links: {}",
             l.iter()
-                .map(|u| format!("<{u}>"))
+                .map(|u| link(&text(u), u))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -369,10 +375,7 @@ fn generated_summary(step: &Step, status: Status) -> String {
 }
 
 fn run_link(step: &Step, run_id: &str) -> String {
-    format!(
-        "[{run_id}]({})",
-        port::run_url(&step.inputs.api_base, run_id)
-    )
+    link(&code(run_id), &port::run_url(&step.inputs.api_base, run_id))
 }
 
 /// CREATE_RUN: `POST /v1/actions/{action}/runs`; with `wait`, polls the new run until it ends.
@@ -409,7 +412,9 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
     let url = port::run_url(&step.inputs.api_base, &new_id);
     step.output("runUrl", &url);
     step.note(format!(
-        "Run [{new_id}]({url}) of action `{action}` created"
+        "Run {} of action {} created",
+        link(&code(&new_id), &url),
+        code(&action)
     ));
     let waited = if step.inputs.wait {
         Some(wait_for_run(step, &new_id).await)
@@ -446,8 +451,9 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
         if !status.is_empty() && !OPEN_STATUSES.contains(&status.as_str()) {
             step.output("status", &status);
             step.note(format!(
-                "Run {} ended: **{status}** after {}",
+                "Run {} ended: **{}** after {}",
                 run_link(step, run_id),
+                text(&status),
                 humantime(started.elapsed())
             ));
             return Ok(status);

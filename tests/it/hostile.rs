@@ -310,3 +310,47 @@ fn a_secret_in_a_summary_item_is_redacted() {
         out.summary
     );
 }
+
+#[test]
+fn the_summary_shows_the_runs_links_and_label_as_text() {
+    let port = StandIn::start();
+    let hostile_links = [
+        WORKFLOW_RUN_URL.to_string(),
+        format!("https://example.com/{MARKUP}"),
+        "javascript:alert(1)".to_string(),
+    ];
+    let links: Vec<&str> = hostile_links.iter().map(String::as_str).collect();
+    port.add_run("r_demo", "IN_PROGRESS", &links);
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "SUCCESS")
+        .input("statusLabel", "<b>Deployed</b> *now*")
+        .input("summary", "[click](javascript:alert(1)) <script>x</script>")
+        .run();
+    out.assert_success();
+    let summary = &out.summary;
+    for raw in ["<img", "<b>", "<script>", "<javascript:"] {
+        assert!(!summary.contains(raw), "{raw} in\n{summary}");
+    }
+    // `](` opens a link destination unless its `]` is escaped.
+    for (at, _) in summary.match_indices("](javascript:") {
+        assert!(
+            summary[..at].ends_with('\\'),
+            "a javascript: link in\n{summary}"
+        );
+    }
+    let links_item = summary
+        .lines()
+        .find(|l| l.starts_with("- Run links: "))
+        .unwrap_or_else(|| panic!("no links item in\n{summary}"));
+    // A web URL stays a link to itself; anything else is text, never a link.
+    assert!(
+        links_item.contains(&format!("]({WORKFLOW_RUN_URL})")),
+        "{links_item}"
+    );
+    assert!(links_item.contains("javascript:alert(1)"), "{links_item}");
+    assert!(
+        summary.contains("(&lt;b&gt;Deployed&lt;/b&gt; \\*now\\*)"),
+        "{summary}"
+    );
+}
