@@ -92,6 +92,18 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
 fn prepare(env: &Env, job: JobContext, console: Arc<Console>) -> anyhow::Result<Step> {
     let inputs = inputs::parse(env)?;
     console.add_mask(&inputs.credentials.client_secret);
+    if !inputs.ignored.is_empty() {
+        let names: Vec<String> = inputs.ignored.iter().map(|n| format!("'{n}'")).collect();
+        let op = inputs.operation.as_str();
+        let text = match names.as_slice() {
+            [one] => format!("Input {one} is not used by {op} and was ignored"),
+            many => format!(
+                "Inputs {} are not used by {op} and were ignored",
+                many.join(", ")
+            ),
+        };
+        console.warning(Some("Inputs ignored"), &text);
+    }
     let run = resolve_run(&inputs, &job)?;
     if run.is_none() && inputs.operation == Operation::PatchRun {
         anyhow::bail!(

@@ -75,6 +75,11 @@ fn every_bad_input_fails_before_any_request_with_an_error_naming_it() {
         ("event file missing", upsert(vec![]), Some(missing), "cannot read the event file"),
         ("event file not JSON", upsert(vec![]), Some(not_json), "is not JSON"),
         ("two run ids in the event", upsert(vec![]), Some(two_runs), "two different Port runs"),
+        ("create run properties not JSON", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("properties", "{\"a\": }")], dispatch.clone(), "input 'properties' is not valid JSON"),
+        ("create run entity with a space", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("identifier", "My Service")], dispatch.clone(), "input 'identifier' is not a valid Port identifier"),
+        ("bad wait", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("wait", "soon")], dispatch.clone(), "input 'wait'"),
+        ("bad wait timeout", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("wait", "true"), ("waitTimeout", "1 day")], dispatch.clone(), "input 'waitTimeout'"),
+        ("GET identifier with a space", vec![("operation", "GET"), ("blueprint", "service"), ("identifier", "a b")], dispatch.clone(), "input 'identifier' is not a valid Port identifier"),
         ("patch run with no run anywhere", vec![("operation", "PATCH_RUN"), ("logMessage", "x")], Some(data("push.json")), "input 'runId' is required for PATCH_RUN"),
     ];
     assert!(cases.len() >= 30);
