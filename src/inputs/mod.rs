@@ -609,9 +609,11 @@ fn parse_entities(text: &str) -> Result<Vec<Value>, InputError> {
     Ok(elements)
 }
 
-/// `team`: a JSON string or array of strings, or else a plain team name.
+/// `team`: a JSON string or array of strings, a list of single-quoted names (`['a', 'b']`, as
+/// in Port's own examples), a search query object (`{"combinator", "rules"}`, which Port's spec
+/// accepts for an entity's team), or else a plain team name.
 fn parse_team(text: &str) -> Result<Value, InputError> {
-    const WANT: &str = "must be a team name or a JSON array of team names";
+    const WANT: &str = "must be a team name, a JSON array of team names, or a search query object";
     match parse_json_input("team", text) {
         Ok(Value::String(name)) => Ok(Value::String(name)),
         Ok(Value::Array(names)) => match names.iter().find(|v| !v.is_string()) {
@@ -621,23 +623,107 @@ fn parse_team(text: &str) -> Result<Value, InputError> {
                 format!("{WANT}, got an array holding {}", kind(bad)),
             )),
         },
+        Ok(Value::Object(query)) => {
+            check_team_query(&query)
+                .map_err(|why| InputError::new("team", format!("{WANT}: {why}")))?;
+            Ok(Value::Object(query))
+        }
         Ok(other) => Err(InputError::new(
             "team",
             format!("{WANT}, got {}", kind(&other)),
         )),
-        // A broken JSON array is a mistake, not a team name.
-        Err(e) if text.starts_with('[') => Err(e),
+        Err(e) if text.starts_with('[') => match single_quoted_list(text) {
+            Some(names) => Ok(Value::Array(names.into_iter().map(Value::String).collect())),
+            // A broken JSON array is a mistake, not a team name.
+            None => Err(e),
+        },
         Err(_) => Ok(Value::String(text.to_owned())),
     }
 }
 
-/// `link`: one URL, or a JSON array of URLs.
+/// The search query Port's spec accepts for an entity's `team`: exactly `combinator` (`and` or
+/// `or`) and `rules` (an array of objects). The rules go to Port untouched.
+fn check_team_query(query: &Map<String, Value>) -> Result<(), String> {
+    if let Some(key) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "combinator" | "rules"))
+    {
+        return Err(format!(
+            "an object must hold only \"combinator\" and \"rules\", not {}",
+            shown(key)
+        ));
+    }
+    match query.get("combinator") {
+        Some(Value::String(c)) if c == "and" || c == "or" => {}
+        Some(other) => {
+            return Err(format!(
+                "\"combinator\" must be \"and\" or \"or\", got {}",
+                shown(&other.to_string())
+            ))
+        }
+        None => return Err("the query has no \"combinator\"".into()),
+    }
+    match query.get("rules") {
+        Some(Value::Array(rules)) => match rules.iter().position(|r| !r.is_object()) {
+            None => Ok(()),
+            Some(i) => Err(format!(
+                "\"rules\" element {i} must be a JSON object, got {}",
+                kind(&rules[i])
+            )),
+        },
+        Some(other) => Err(format!(
+            "\"rules\" must be a JSON array, got {}",
+            kind(other)
+        )),
+        None => Err("the query has no \"rules\"".into()),
+    }
+}
+
+/// `['a', 'b']`: a list of single-quoted names, as Python prints a list and as Port's own
+/// snippets write `team`. Names must not hold quotes, backslashes or control characters; the
+/// list may be empty. `None` when the text is not such a list.
+fn single_quoted_list(text: &str) -> Option<Vec<String>> {
+    let mut rest = text
+        .trim()
+        .strip_prefix('[')?
+        .strip_suffix(']')?
+        .trim_start();
+    let mut names = Vec::new();
+    if rest.is_empty() {
+        return Some(names);
+    }
+    loop {
+        let quoted = rest.strip_prefix('\'')?;
+        let end = quoted.find('\'')?;
+        let name = &quoted[..end];
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| matches!(c, '"' | '\\') || c.is_control())
+        {
+            return None;
+        }
+        names.push(name.to_owned());
+        rest = quoted[end + 1..].trim_start();
+        if rest.is_empty() {
+            return Some(names);
+        }
+        rest = rest.strip_prefix(',')?.trim_start();
+    }
+}
+
+/// `link`: one URL, a JSON array of URLs, or a list of single-quoted URLs (`['https://…']`).
 fn parse_link(text: &str) -> Result<Vec<String>, InputError> {
     if !text.starts_with('[') {
         return Ok(vec![text.to_owned()]);
     }
-    let Value::Array(items) = parse_json_input("link", text)? else {
-        unreachable!("JSON text starting with '[' is an array");
+    let items = match parse_json_input("link", text) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => unreachable!("JSON text starting with '[' is an array"),
+        Err(e) => match single_quoted_list(text) {
+            Some(urls) => urls.into_iter().map(Value::String).collect(),
+            None => return Err(e),
+        },
     };
     items
         .iter()
@@ -1284,21 +1370,89 @@ mod tests {
         assert_eq!(ok(&[UPSERT, ("team", "[]")]).team, Some(json!([])));
         assert_eq!(
             err(&[UPSERT, ("team", "42")]),
-            "input 'team' must be a team name or a JSON array of team names, got a number"
+            "input 'team' must be a team name, a JSON array of team names, or a search query \
+             object, got a number"
         );
         assert_eq!(
             err(&[UPSERT, ("team", r#"{"a": 1}"#)]),
-            "input 'team' must be a team name or a JSON array of team names, got an object"
+            "input 'team' must be a team name, a JSON array of team names, or a search query \
+             object: an object must hold only \"combinator\" and \"rules\", not 'a'"
         );
         assert_eq!(
             err(&[UPSERT, ("team", r#"["a", 1]"#)]),
-            "input 'team' must be a team name or a JSON array of team names, got an array \
-             holding a number"
+            "input 'team' must be a team name, a JSON array of team names, or a search query \
+             object, got an array holding a number"
         );
         assert_eq!(
             err(&[UPSERT, ("team", r#"["a", "b""#)]),
             "input 'team' is not valid JSON: EOF while parsing a list at line 1 column 9"
         );
+    }
+
+    #[test]
+    fn team_as_a_list_of_single_quoted_names() {
+        // Port's own UPSERT snippet writes `team: "['myTeam']"`.
+        for (text, want) in [
+            ("['myTeam']", json!(["myTeam"])),
+            ("['a', 'b']", json!(["a", "b"])),
+            (
+                "[ 'Platform Team' ,'sre-1' ]",
+                json!(["Platform Team", "sre-1"]),
+            ),
+            ("[]", json!([])),
+            ("[ ]", json!([])),
+        ] {
+            assert_eq!(ok(&[UPSERT, ("team", text)]).team, Some(want), "{text}");
+        }
+        // Anything else that starts like a list is still a JSON mistake.
+        for bad in [
+            "['a', b]", "['it's']", "['a\"b']", "['a\\b']", "['a',]", "['']", "['a'", "['a\tb']",
+        ] {
+            assert!(
+                err(&[UPSERT, ("team", bad)]).starts_with("input 'team' is not valid JSON: "),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn team_as_a_search_query() {
+        let query = r#"{"combinator": "and", "rules": [{"property": "$identifier", "operator": "=", "value": "sre"}]}"#;
+        assert_eq!(
+            ok(&[UPSERT, ("team", query)]).team,
+            Some(json!({
+                "combinator": "and",
+                "rules": [{"property": "$identifier", "operator": "=", "value": "sre"}]
+            }))
+        );
+        let want = "input 'team' must be a team name, a JSON array of team names, or a search \
+                    query object: ";
+        for (bad, why) in [
+            (r#"{"rules": []}"#, "the query has no \"combinator\""),
+            (r#"{"combinator": "or"}"#, "the query has no \"rules\""),
+            (
+                r#"{"combinator": "xor", "rules": []}"#,
+                "\"combinator\" must be \"and\" or \"or\", got '\"xor\"'",
+            ),
+            (
+                r#"{"combinator": "or", "rules": {}}"#,
+                "\"rules\" must be a JSON array, got an object",
+            ),
+            (
+                r#"{"combinator": "or", "rules": [{}, 3]}"#,
+                "\"rules\" element 1 must be a JSON object, got a number",
+            ),
+            (
+                r#"{"combinator": "or", "rules": [], "limit": 1}"#,
+                "an object must hold only \"combinator\" and \"rules\", not 'limit'",
+            ),
+        ] {
+            assert_eq!(
+                err(&[UPSERT, ("team", bad)]),
+                format!("{want}{why}"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -1331,6 +1485,25 @@ mod tests {
             err(&[("operation", "PATCH_RUN"), ("link", "[\"https://a\"")]),
             "input 'link' is not valid JSON: EOF while parsing a list at line 1 column 12"
         );
+    }
+
+    #[test]
+    fn link_as_a_list_of_single_quoted_urls() {
+        let patch = ("operation", "PATCH_RUN");
+        assert_eq!(
+            ok(&[patch, ("link", "['https://a.example/x?y=1']")]).link,
+            ["https://a.example/x?y=1"]
+        );
+        assert_eq!(
+            ok(&[
+                patch,
+                ("link", "['https://a.example', 'https://b.example']")
+            ])
+            .link,
+            ["https://a.example", "https://b.example"]
+        );
+        assert!(err(&[patch, ("link", "['https://a.example', x]")])
+            .starts_with("input 'link' is not valid JSON: "));
     }
 
     #[test]

@@ -80,6 +80,8 @@ fn every_bad_input_fails_before_any_request_with_an_error_naming_it() {
         ("bad wait", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("wait", "soon")], dispatch.clone(), "input 'wait'"),
         ("bad wait timeout", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("wait", "true"), ("waitTimeout", "1 day")], dispatch.clone(), "input 'waitTimeout'"),
         ("GET identifier with a space", vec![("operation", "GET"), ("blueprint", "service"), ("identifier", "a b")], dispatch.clone(), "input 'identifier' is not a valid Port identifier"),
+        ("team a broken quoted list", upsert(vec![("team", "['a', b]")]), dispatch.clone(), "input 'team' is not valid JSON"),
+        ("team a query without rules", upsert(vec![("team", "{\"combinator\": \"and\"}")]), dispatch.clone(), "input 'team' must be a team name, a JSON array of team names, or a search query object: the query has no \"rules\""),
         ("patch run with no run anywhere", vec![("operation", "PATCH_RUN"), ("logMessage", "x")], Some(data("push.json")), "input 'runId' is required for PATCH_RUN"),
     ];
     assert!(cases.len() >= 30);

@@ -329,6 +329,111 @@ entities: |
     assert_spec_clean(&port);
 }
 
+#[test]
+fn team_as_ports_own_upsert_snippet_writes_it() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[]);
+    let out = step_with(
+        &port,
+        r#"
+identifier: myEntity
+title: My Entity
+blueprint: service
+team: "['myTeam']"
+properties: |-
+  {
+    "language": "Rust"
+  }
+"#,
+    )
+    .run();
+    out.assert_success();
+    let sent = &port.requests()[1];
+    assert_eq!(
+        sent.line(),
+        "POST /v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_demo"
+    );
+    assert_eq!(
+        sent.body,
+        Some(json!({
+            "identifier": "myEntity",
+            "title": "My Entity",
+            "team": ["myTeam"],
+            "properties": {"language": "Rust"}
+        }))
+    );
+
+    port.clear_requests();
+    step_with(
+        &port,
+        "identifier: myEntity\nblueprint: service\nteam: \"['Team A', 'sre']\"\n",
+    )
+    .run()
+    .assert_success();
+    assert_eq!(
+        port.requests()[1].body,
+        Some(json!({"identifier": "myEntity", "team": ["Team A", "sre"]}))
+    );
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn team_as_a_search_query_goes_to_port_untouched() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[]);
+    let out = step_with(
+        &port,
+        r#"
+identifier: myEntity
+blueprint: service
+team: |
+  {
+    "combinator": "and",
+    "rules": [
+      {"property": "$identifier", "operator": "=", "value": "sre"}
+    ]
+  }
+"#,
+    )
+    .run();
+    out.assert_success();
+    assert_eq!(
+        port.requests()[1].body,
+        Some(json!({
+            "identifier": "myEntity",
+            "team": {
+                "combinator": "and",
+                "rules": [{"property": "$identifier", "operator": "=", "value": "sre"}]
+            }
+        }))
+    );
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn link_as_a_list_of_single_quoted_urls() {
+    let port = StandIn::start();
+    port.add_run("r_abc123", "IN_PROGRESS", &[]);
+    step_with(
+        &port,
+        r#"
+operation: PATCH_RUN
+runId: r_abc123
+addJobLink: false
+link: "['https://argo.example.com/applications/payments']"
+"#,
+    )
+    .run()
+    .assert_success();
+    let patch = port.requests().pop().unwrap();
+    assert_eq!(patch.line(), "PATCH /v1/actions/runs/r_abc123");
+    assert_eq!(
+        patch.body,
+        Some(json!({"link": ["https://argo.example.com/applications/payments"]}))
+    );
+    assert_spec_clean(&port);
+}
+
 /// The requests a step sends to a fresh stand-in holding run `r_abc123` and entity `payments`
 /// of blueprint `service`, without the token request, and what the step printed.
 fn on_the_wire(with: &str) -> (Vec<(String, Option<Value>)>, crate::support::Outcome) {
