@@ -148,6 +148,24 @@ pub struct Inputs {
     pub ignored: Vec<&'static str>,
 }
 
+impl Inputs {
+    /// The run inputs given (`logMessage`, `status`, …): each is sent to the Port run, so a
+    /// step given one needs its run.
+    pub fn run_inputs_given(&self) -> Vec<&'static str> {
+        [
+            ("logMessage", self.log_message.is_some()),
+            ("status", self.status.is_some()),
+            ("statusLabel", self.status_label.is_some()),
+            ("summary", self.summary.is_some()),
+            ("link", !self.link.is_empty()),
+            ("externalRunId", self.external_run_id.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
 /// An input that is missing or wrong. The message names the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("input '{input}' {message}")]
@@ -186,7 +204,14 @@ pub fn parse(env: &Env) -> Result<Inputs, InputError> {
     let blueprint = identifier_input("blueprint", read.text("blueprint"))?;
     let identifier = identifier_input("identifier", read.text("identifier"))?;
     let action = identifier_input("action", read.text("action"))?;
-    let run_id = identifier_input("runId", read.text("runId"))?;
+    let run_id = read
+        .text("runId")
+        .map(|id| {
+            check_run_id(&id).map(|()| id).map_err(|why| {
+                InputError::new("runId", format!("is not a valid Port run id: {why}"))
+            })
+        })
+        .transpose()?;
 
     let properties = object_input("properties", read.json("properties"))?;
     let relations = object_input("relations", read.json("relations"))?;
@@ -867,6 +892,21 @@ fn parse_duration(text: &str) -> Option<u64> {
         rest = &rest[digits + 1..];
     }
     Some(total)
+}
+
+/// A Port run id: a Port identifier that is one path segment (no `/` or `\\`). Port's run ids
+/// are `r_` and letters and digits; anything else is refused before it reaches a URL or a log.
+pub fn check_run_id(value: &str) -> Result<(), String> {
+    check_identifier(value)?;
+    if let Some(c) = value.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Err(format!(
+            "{} contains {} (a run id is one path segment; Port's look like r_ followed by \
+             letters and digits)",
+            shown(value),
+            shown(&c.to_string())
+        ));
+    }
+    Ok(())
 }
 
 /// An input holding a Port identifier.
@@ -1706,7 +1746,7 @@ mod tests {
         );
         assert_eq!(
             err(&[("operation", "PATCH_RUN"), ("runId", "r 1")]),
-            "input 'runId' is not a valid Port identifier: 'r 1' contains ' ' \
+            "input 'runId' is not a valid Port run id: 'r 1' contains ' ' \
              (allowed: letters, digits and @ _ . + : \\ / = -)"
         );
         let long = "a".repeat(1001);
@@ -1772,6 +1812,7 @@ mod tests {
         let i = ok(&[UPSERT, ("logMessage", "hello"), ("status", "SUCCESS")]);
         assert_eq!(i.log_message.as_deref(), Some("hello"));
         assert!(i.ignored.is_empty());
+        assert_eq!(i.run_inputs_given(), ["logMessage", "status"]);
         // What the operation reads is checked as ever.
         assert_eq!(
             err(&[
@@ -1807,6 +1848,32 @@ mod tests {
         e.insert("INPUT_WAIT".into(), "true".into());
         e.insert("INPUT_CONCURRENCY".into(), "8".into());
         assert_eq!(parse(&e).unwrap().ignored, ["concurrency", "wait"]);
+    }
+
+    #[test]
+    fn run_ids() {
+        let patch = |id: &'static str| err(&[("operation", "PATCH_RUN"), ("runId", id)]);
+        assert_eq!(
+            patch("r_a/b"),
+            "input 'runId' is not a valid Port run id: 'r_a/b' contains '/' (a run id is one \
+             path segment; Port's look like r_ followed by letters and digits)"
+        );
+        assert_eq!(
+            patch("r_a\\b"),
+            "input 'runId' is not a valid Port run id: 'r_a\\b' contains '\\' (a run id is \
+             one path segment; Port's look like r_ followed by letters and digits)"
+        );
+        assert_eq!(
+            patch(".."),
+            "input 'runId' is not a valid Port run id: '..' is not allowed"
+        );
+        assert_eq!(
+            patch("r_1\n::error::x"),
+            "input 'runId' is not a valid Port run id: 'r_1\\n::error::x' contains '\\n' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        let i = ok(&[("operation", "PATCH_RUN"), ("runId", "r_AbC123")]);
+        assert_eq!(i.run_id.as_deref(), Some("r_AbC123"));
     }
 
     #[test]
