@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use crate::inputs::check_run_id;
+
 /// A run id found in the event, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundRunId {
@@ -22,6 +24,12 @@ pub enum EventError {
     Unreadable { path: String, reason: String },
     #[error("the event file {path} is not JSON: {reason}")]
     NotJson { path: String, reason: String },
+    #[error("the Port run id in {place} of the event is not valid: {why}")]
+    InvalidRunId {
+        /// Where it was found, e.g. `inputs.port_context.runId`.
+        place: String,
+        why: String,
+    },
     #[error("the event names two different Port runs: '{first}' in {first_source} and '{second}' in {second_source}; pass the one to use as the 'runId' input")]
     Ambiguous {
         first: String,
@@ -43,8 +51,12 @@ pub fn load(path: &str) -> Result<Value, EventError> {
     })
 }
 
-/// Inputs that hold the run id itself.
+/// Inputs that may hold the run id itself. A workflow input called `run_id` may just as well hold
+/// a GitHub run id, so a flat value counts only when it looks like a Port run id.
 const FLAT_NAMES: [&str; 3] = ["runId", "run_id", "port_run_id"];
+
+/// How every Port run id begins.
+const RUN_ID_PREFIX: &str = "r_";
 
 /// Where a run id sits inside an input that holds a JSON object, in the order they are tried:
 /// `port_context.runId`, `port_context.run_id`, the legacy v1 `port_payload.context.runId`, and an
@@ -62,12 +74,20 @@ const CONTAINERS: [&str; 2] = ["inputs", "client_payload"];
 
 /// Looks through the `workflow_dispatch` inputs for a Port run id.
 ///
-/// Also looks through a `repository_dispatch` event's `client_payload` the same way. The same id
-/// found in several places counts once (the first place is kept, inputs sorted by name); two
-/// different ids are [`EventError::Ambiguous`].
+/// Also looks through a `repository_dispatch` event's `client_payload` the same way. The payload
+/// is hostile text: every id found must pass the same check as the `runId` input, or it is
+/// [`EventError::InvalidRunId`]. The same id found in several places counts once (the first
+/// place is kept, inputs sorted by name); two different ids are [`EventError::Ambiguous`].
 pub fn find_run_id(payload: &Value) -> Result<Option<FoundRunId>, EventError> {
+    let candidates = candidates(payload);
+    for candidate in &candidates {
+        check_run_id(&candidate.id).map_err(|why| EventError::InvalidRunId {
+            place: candidate.source.clone(),
+            why,
+        })?;
+    }
     let mut found: Option<FoundRunId> = None;
-    for candidate in candidates(payload) {
+    for candidate in candidates {
         match &found {
             None => found = Some(candidate),
             Some(first) if first.id == candidate.id => {}
@@ -95,7 +115,7 @@ fn candidates(payload: &Value) -> Vec<FoundRunId> {
         names.sort();
         for name in names {
             let value = &inputs[name.as_str()];
-            let source = format!("{container}.{name}");
+            let source = format!("{container}.{}", printable(name));
             if let Some(object) = as_object(value) {
                 for path in NESTED_PATHS {
                     if let Some(id) = lookup(&object, path).and_then(as_id) {
@@ -106,7 +126,7 @@ fn candidates(payload: &Value) -> Vec<FoundRunId> {
                     }
                 }
             } else if FLAT_NAMES.contains(&name.as_str()) {
-                if let Some(id) = as_id(value) {
+                if let Some(id) = as_id(value).filter(|id| id.starts_with(RUN_ID_PREFIX)) {
                     out.push(FoundRunId { id, source });
                 }
             }
@@ -133,6 +153,25 @@ fn lookup<'a>(object: &'a serde_json::Map<String, Value>, path: &[&str]) -> Opti
     let (first, rest) = path.split_first()?;
     rest.iter()
         .try_fold(object.get(*first)?, |value, key| value.get(*key))
+}
+
+/// An input name from the payload as it can be printed: control characters escaped (a name is
+/// hostile text that ends up in log lines), long names cut.
+fn printable(name: &str) -> String {
+    const MAX: usize = 100;
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A run id: a string that is not blank once trimmed.
@@ -323,6 +362,87 @@ mod tests {
             find_run_id(&event).unwrap(),
             found("r_same", "inputs.port_context.runId")
         );
+    }
+
+    #[test]
+    fn a_flat_input_counts_only_when_it_looks_like_a_port_run_id() {
+        // A workflow's own `run_id` input, holding a GitHub run id.
+        for value in ["9876543210", "run-42", "R_abc", "..", "a/b"] {
+            let event = dispatch(json!({"run_id": value, "runId": value, "port_run_id": value}));
+            assert_eq!(find_run_id(&event).unwrap(), None, "{value}");
+            // Beside port_context, it is not a second run.
+            let event = dispatch(json!({
+                "run_id": value,
+                "port_context": "{\"runId\":\"r_ctx\"}"
+            }));
+            assert_eq!(
+                find_run_id(&event).unwrap(),
+                found("r_ctx", "inputs.port_context.runId"),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_id_found_passes_the_run_id_check() {
+        let bad = |inputs: Value| find_run_id(&dispatch(inputs)).unwrap_err().to_string();
+        let context = |id: &str| json!({"port_context": json!({"runId": id}).to_string()});
+        assert_eq!(
+            bad(context(
+                "r_abc\n::error title=X::pwned\n::stop-commands::zzz"
+            )),
+            "the Port run id in inputs.port_context.runId of the event is not valid: \
+             'r_abc\\n::error title=X::pwned\\n::stop-commands::zzz' contains '\\n' (allowed: \
+             letters, digits and @ _ . + : \\ / = -)"
+        );
+        assert_eq!(
+            bad(context("..")),
+            "the Port run id in inputs.port_context.runId of the event is not valid: '..' is \
+             not allowed"
+        );
+        assert_eq!(
+            bad(context(".")),
+            "the Port run id in inputs.port_context.runId of the event is not valid: '.' is \
+             not allowed"
+        );
+        assert_eq!(
+            bad(context("r_a/../b")),
+            "the Port run id in inputs.port_context.runId of the event is not valid: \
+             'r_a/../b' contains '/' (a run id is one path segment; Port's look like r_ \
+             followed by letters and digits)"
+        );
+        assert_eq!(
+            bad(json!({"run_id": "r_x\u{1b}[31m"})),
+            "the Port run id in inputs.run_id of the event is not valid: 'r_x\\u{1b}[31m' \
+             contains '\\u{1b}' (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        let long = format!("r_{}", "a".repeat(999));
+        assert!(
+            bad(json!({"port_run_id": long})).ends_with("it has 1001 characters, more than 1000")
+        );
+        // An invalid id fails even when a valid one comes first.
+        let err = find_run_id(&dispatch(json!({
+            "a": "{\"runId\":\"r_ok\"}",
+            "b": "{\"run\":{\"id\":\"r ok\"}}"
+        })))
+        .unwrap_err();
+        assert!(
+            matches!(&err, EventError::InvalidRunId { place, .. } if place == "inputs.b.run.id"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn input_names_are_printable_in_the_place_an_id_was_found() {
+        let event = dispatch(json!({"ctx\n::warning::pwned": "{\"runId\":\"r_ok\"}"}));
+        assert_eq!(
+            find_run_id(&event).unwrap(),
+            found("r_ok", "inputs.ctx\\n::warning::pwned.runId")
+        );
+        let name = "n".repeat(150);
+        let event = dispatch(json!({ name: "{\"runId\":\"r_ok\"}" }));
+        let source = find_run_id(&event).unwrap().unwrap().source;
+        assert_eq!(source, format!("inputs.{}….runId", "n".repeat(100)));
     }
 
     #[test]

@@ -1,18 +1,22 @@
 //! The step's inputs: read from `INPUT_*` into strings (the runner sets every declared input,
-//! so `""` means absent), then validated into typed values before any request is sent. Every
-//! error names the input and what was wrong with it.
+//! so `""` or the declared default means not given), then validated into typed values before
+//! any request is sent. Only the inputs the operation reads are validated, as the official
+//! action ignores the others; those given anyway are named in a warning. Every error names the
+//! input and what was wrong with it.
 
 mod json;
 
 pub use json::parse_json_input;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::Env;
+use Operation::{BulkUpsert, CreateRun, Delete, Get, Search, Upsert};
+use ReadBy::{All, Only};
 
 /// The operations of `port-labs/port-github-action`, spelled as there (case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +145,26 @@ pub struct Inputs {
     pub timeout: Duration,
     /// Attempts per request, the first included (default 5).
     pub max_attempts: u32,
+    /// Inputs given that the operation does not read (not validated, not used).
+    pub ignored: Vec<&'static str>,
+}
+
+impl Inputs {
+    /// The run inputs given (`logMessage`, `status`, …): each is sent to the Port run, so a
+    /// step given one needs its run.
+    pub fn run_inputs_given(&self) -> Vec<&'static str> {
+        [
+            ("logMessage", self.log_message.is_some()),
+            ("status", self.status.is_some()),
+            ("statusLabel", self.status_label.is_some()),
+            ("summary", self.summary.is_some()),
+            ("link", !self.link.is_empty()),
+            ("externalRunId", self.external_run_id.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
 }
 
 /// An input that is missing or wrong. The message names the input.
@@ -162,88 +186,264 @@ impl InputError {
     }
 }
 
-/// Reads and validates every input from `INPUT_*` variables in `env`.
+/// Reads and validates the inputs the operation uses from `INPUT_*` variables in `env`.
+///
+/// An input the operation does not read is not validated: a leftover `identifier` on a
+/// PATCH_RUN step cannot fail it. Those given anyway are listed in [`Inputs::ignored`].
 pub fn parse(env: &Env) -> Result<Inputs, InputError> {
-    let raw: Raw = envy::prefixed("INPUT_")
-        .from_iter(env.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .map_err(|e| InputError::new("operation", format!("could not be read: {e}")))?;
-    validate(raw)
+    let raw = RawInputs::from_env(env);
+    let operation = parse_operation(given(raw.value("operation")))?;
+    let read = Reader {
+        raw: &raw,
+        operation,
+    };
+
+    let client_id = read
+        .text("clientId")
+        .ok_or_else(|| InputError::new("clientId", "is required"))?;
+    let client_secret = read
+        .text("clientSecret")
+        .ok_or_else(|| InputError::new("clientSecret", "is required"))?;
+    let api_base = parse_base_url(read.text("baseUrl"), read.text("region"))?;
+
+    let blueprint = identifier_input("blueprint", read.text("blueprint"))?;
+    let identifier = identifier_input("identifier", read.text("identifier"))?;
+    let action = identifier_input("action", read.text("action"))?;
+    let run_id = read
+        .text("runId")
+        .map(|id| {
+            check_run_id(&id).map(|()| id).map_err(|why| {
+                InputError::new("runId", format!("is not a valid Port run id: {why}"))
+            })
+        })
+        .transpose()?;
+
+    let properties = object_input("properties", read.json("properties"))?;
+    let relations = object_input("relations", read.json("relations"))?;
+    let query = object_input("query", read.json("query"))?.map(Value::Object);
+    let entities = read
+        .json("entities")
+        .map(|text| parse_entities(&text))
+        .transpose()?;
+    let team = read.text("team").map(|t| parse_team(&t)).transpose()?;
+    let link = read.text("link").map(|l| parse_link(&l)).transpose()?;
+    let include = read
+        .text("include")
+        .map(|i| {
+            i.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = read.text("status").map(|s| parse_status(&s)).transpose()?;
+
+    let delete_dependents = parse_bool("delete_dependents", read.text("delete_dependents"), false)?;
+    let create_missing_related_entities = parse_bool(
+        "createMissingRelatedEntities",
+        read.text("createMissingRelatedEntities"),
+        false,
+    )?;
+    let add_job_link = parse_bool("addJobLink", read.text("addJobLink"), true)?;
+    let wait = parse_bool("wait", read.text("wait"), false)?;
+    let job_id = read.text("jobId").map(parse_job_id).transpose()?;
+    let concurrency = parse_int("concurrency", read.text("concurrency"), 4, 16)? as usize;
+    let max_attempts = parse_int("maxAttempts", read.text("maxAttempts"), 5, 10)? as u32;
+    let wait_timeout = parse_duration_input("waitTimeout", read.text("waitTimeout"), 30 * 60)?;
+    let request_timeout = parse_duration_input("requestTimeout", read.text("requestTimeout"), 30)?;
+    let timeout = parse_duration_input("timeout", read.text("timeout"), 5 * 60)?;
+
+    let inputs = Inputs {
+        operation,
+        api_base,
+        credentials: Credentials {
+            client_id,
+            client_secret,
+        },
+        blueprint,
+        identifier,
+        title: read.text("title"),
+        icon: read.text("icon"),
+        properties,
+        team,
+        relations,
+        run_id,
+        entities,
+        query,
+        include,
+        status,
+        status_label: read.text("statusLabel"),
+        log_message: read.text("logMessage"),
+        link: link.unwrap_or_default(),
+        summary: read.text("summary"),
+        external_run_id: read.text("externalRunId"),
+        action,
+        delete_dependents,
+        create_missing_related_entities,
+        job_id,
+        add_job_link,
+        concurrency,
+        wait,
+        wait_timeout,
+        request_timeout,
+        timeout,
+        max_attempts,
+        ignored: read.ignored(),
+    };
+    check_required(&inputs)?;
+    Ok(inputs)
 }
 
-/// Every input port-action reads, spelled as in `action.yml` and in workflows.
-pub const NAMES: [&str; 33] = [
-    "baseUrl",
-    "clientId",
-    "clientSecret",
-    "operation",
-    "identifier",
-    "title",
-    "icon",
-    "blueprint",
-    "properties",
-    "team",
-    "relations",
-    "runId",
-    "entities",
-    "query",
-    "include",
-    "status",
-    "logMessage",
-    "link",
-    "summary",
-    "externalRunId",
-    "action",
-    "delete_dependents",
-    "createMissingRelatedEntities",
-    "statusLabel",
-    "region",
-    "jobId",
-    "addJobLink",
-    "concurrency",
-    "wait",
-    "waitTimeout",
-    "requestTimeout",
-    "timeout",
-    "maxAttempts",
+/// Which operations read an input.
+#[derive(Debug, Clone, Copy)]
+enum ReadBy {
+    /// Every operation: connection settings, and the report to the run.
+    All,
+    Only(&'static [Operation]),
+}
+
+/// One input of `action.yml`.
+#[derive(Debug)]
+struct Declared {
+    /// Spelled as in `action.yml` and in workflows.
+    name: &'static str,
+    /// The default `action.yml` declares, which the runner passes when the input is not
+    /// given: an input holding its default was not given. (`jobId`'s default is an expression
+    /// the runner evaluates; it is read by every operation, so never compared.)
+    default: &'static str,
+    read_by: ReadBy,
+}
+
+const fn input(name: &'static str, default: &'static str, read_by: ReadBy) -> Declared {
+    Declared {
+        name,
+        default,
+        read_by,
+    }
+}
+
+/// Every input port-action reads: the one list of their names, defaults, and the operations
+/// that read them.
+const INPUTS: [Declared; 33] = [
+    input("baseUrl", "", All),
+    input("clientId", "", All),
+    input("clientSecret", "", All),
+    input("operation", "UPSERT", All),
+    input("identifier", "", Only(&[Upsert, Get, Delete, CreateRun])),
+    input("title", "", Only(&[Upsert])),
+    input("icon", "", Only(&[Upsert])),
+    input("blueprint", "", Only(&[Upsert, Get, Delete, BulkUpsert])),
+    input("properties", "", Only(&[Upsert, CreateRun])),
+    input("team", "", Only(&[Upsert])),
+    input("relations", "", Only(&[Upsert])),
+    input("runId", "", All),
+    input("entities", "", Only(&[BulkUpsert])),
+    input("query", "", Only(&[Search])),
+    input("include", "", Only(&[Get, Search])),
+    // The run inputs: every operation reports to its run.
+    input("status", "", All),
+    input("logMessage", "", All),
+    input("link", "", All),
+    input("summary", "", All),
+    input("externalRunId", "", All),
+    input("action", "", Only(&[CreateRun])),
+    input("delete_dependents", "false", Only(&[Delete])),
+    input(
+        "createMissingRelatedEntities",
+        "false",
+        Only(&[Upsert, BulkUpsert]),
+    ),
+    input("statusLabel", "", All),
+    input("region", "", All),
+    input("jobId", "${{ job.check_run_id }}", All),
+    input("addJobLink", "true", All),
+    input("concurrency", "4", Only(&[BulkUpsert])),
+    input("wait", "false", Only(&[CreateRun])),
+    input("waitTimeout", "30m", Only(&[CreateRun])),
+    input("requestTimeout", "30s", All),
+    input("timeout", "5m", All),
+    input("maxAttempts", "5", All),
 ];
 
-/// Every input as the runner passes it: a string, `""` when not given. envy lower-cases the
-/// variable names, so `INPUT_CLIENTID` fills `clientid`.
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    baseurl: Option<String>,
-    clientid: Option<String>,
-    clientsecret: Option<String>,
-    operation: Option<String>,
-    identifier: Option<String>,
-    title: Option<String>,
-    icon: Option<String>,
-    blueprint: Option<String>,
-    properties: Option<String>,
-    team: Option<String>,
-    relations: Option<String>,
-    runid: Option<String>,
-    entities: Option<String>,
-    query: Option<String>,
-    include: Option<String>,
-    status: Option<String>,
-    logmessage: Option<String>,
-    link: Option<String>,
-    summary: Option<String>,
-    externalrunid: Option<String>,
-    action: Option<String>,
-    delete_dependents: Option<String>,
-    createmissingrelatedentities: Option<String>,
-    statuslabel: Option<String>,
-    region: Option<String>,
-    jobid: Option<String>,
-    addjoblink: Option<String>,
-    concurrency: Option<String>,
-    wait: Option<String>,
-    waittimeout: Option<String>,
-    requesttimeout: Option<String>,
-    timeout: Option<String>,
-    maxattempts: Option<String>,
+/// Every input port-action reads, spelled as in `action.yml` and in workflows.
+pub const NAMES: [&str; INPUTS.len()] = {
+    let mut names = [""; INPUTS.len()];
+    let mut i = 0;
+    while i < INPUTS.len() {
+        names[i] = INPUTS[i].name;
+        i += 1;
+    }
+    names
+};
+
+impl Declared {
+    fn is_read_by(&self, operation: Operation) -> bool {
+        match self.read_by {
+            All => true,
+            Only(ops) => ops.contains(&operation),
+        }
+    }
+}
+
+fn declared(name: &str) -> &'static Declared {
+    INPUTS
+        .iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("input '{name}' is not in INPUTS"))
+}
+
+/// Every `INPUT_*` variable as the runner set it, keyed by the input's name in lower case
+/// (the runner upper-cases names; inputs are matched without regard to case).
+struct RawInputs(BTreeMap<String, String>);
+
+impl RawInputs {
+    fn from_env(env: &Env) -> RawInputs {
+        let vars = env.iter().map(|(k, v)| (k.clone(), v.clone()));
+        // A map of strings cannot fail to deserialize from strings.
+        RawInputs(envy::prefixed("INPUT_").from_iter(vars).unwrap_or_default())
+    }
+
+    /// The variable the runner sets for input `name`, as it is set (`""` when not given).
+    fn value(&self, name: &str) -> Option<String> {
+        self.0.get(&name.to_lowercase()).cloned()
+    }
+}
+
+/// The inputs of one operation: those it does not read read as absent.
+struct Reader<'a> {
+    raw: &'a RawInputs,
+    operation: Operation,
+}
+
+impl Reader<'_> {
+    fn raw(&self, name: &str) -> Option<String> {
+        if declared(name).is_read_by(self.operation) {
+            self.raw.value(name)
+        } else {
+            None
+        }
+    }
+
+    /// A text input, trimmed.
+    fn text(&self, name: &str) -> Option<String> {
+        given(self.raw(name))
+    }
+
+    /// A JSON input, untrimmed.
+    fn json(&self, name: &str) -> Option<String> {
+        given_json(self.raw(name))
+    }
+
+    /// The inputs given that the operation does not read: set, not blank, not the default.
+    fn ignored(&self) -> Vec<&'static str> {
+        INPUTS
+            .iter()
+            .filter(|d| !d.is_read_by(self.operation))
+            .filter(|d| given(self.raw.value(d.name)).is_some_and(|v| v != d.default))
+            .map(|d| d.name)
+            .collect()
+    }
 }
 
 /// A given input, trimmed as `@actions/core` does; `""` and whitespace mean absent.
@@ -260,93 +460,6 @@ const EU_HOSTS: [&str; 2] = ["api.getport.io", "api.port.io"];
 const US_HOSTS: [&str; 2] = ["api.us.getport.io", "api.us.port.io"];
 const DEFAULT_EU_BASE: &str = "https://api.getport.io";
 const DEFAULT_US_BASE: &str = "https://api.us.getport.io";
-
-fn validate(raw: Raw) -> Result<Inputs, InputError> {
-    let operation = parse_operation(given(raw.operation))?;
-    let client_id =
-        given(raw.clientid).ok_or_else(|| InputError::new("clientId", "is required"))?;
-    let client_secret =
-        given(raw.clientsecret).ok_or_else(|| InputError::new("clientSecret", "is required"))?;
-    let api_base = parse_base_url(given(raw.baseurl), given(raw.region))?;
-
-    let blueprint = identifier_input("blueprint", given(raw.blueprint))?;
-    let identifier = identifier_input("identifier", given(raw.identifier))?;
-    let action = identifier_input("action", given(raw.action))?;
-    let run_id = identifier_input("runId", given(raw.runid))?;
-
-    let properties = object_input("properties", given_json(raw.properties))?;
-    let relations = object_input("relations", given_json(raw.relations))?;
-    let query = object_input("query", given_json(raw.query))?.map(Value::Object);
-    let entities = given_json(raw.entities)
-        .map(|text| parse_entities(&text))
-        .transpose()?;
-    let team = given(raw.team).map(|t| parse_team(&t)).transpose()?;
-    let link = given(raw.link).map(|l| parse_link(&l)).transpose()?;
-    let include = given(raw.include)
-        .map(|i| {
-            i.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let status = given(raw.status).map(|s| parse_status(&s)).transpose()?;
-
-    let delete_dependents = parse_bool("delete_dependents", given(raw.delete_dependents), false)?;
-    let create_missing_related_entities = parse_bool(
-        "createMissingRelatedEntities",
-        given(raw.createmissingrelatedentities),
-        false,
-    )?;
-    let add_job_link = parse_bool("addJobLink", given(raw.addjoblink), true)?;
-    let wait = parse_bool("wait", given(raw.wait), false)?;
-    let job_id = given(raw.jobid).map(parse_job_id).transpose()?;
-    let concurrency = parse_int("concurrency", given(raw.concurrency), 4, 16)? as usize;
-    let max_attempts = parse_int("maxAttempts", given(raw.maxattempts), 5, 10)? as u32;
-    let wait_timeout = parse_duration_input("waitTimeout", given(raw.waittimeout), 30 * 60)?;
-    let request_timeout = parse_duration_input("requestTimeout", given(raw.requesttimeout), 30)?;
-    let timeout = parse_duration_input("timeout", given(raw.timeout), 5 * 60)?;
-
-    let inputs = Inputs {
-        operation,
-        api_base,
-        credentials: Credentials {
-            client_id,
-            client_secret,
-        },
-        blueprint,
-        identifier,
-        title: given(raw.title),
-        icon: given(raw.icon),
-        properties,
-        team,
-        relations,
-        run_id,
-        entities,
-        query,
-        include,
-        status,
-        status_label: given(raw.statuslabel),
-        log_message: given(raw.logmessage),
-        link: link.unwrap_or_default(),
-        summary: given(raw.summary),
-        external_run_id: given(raw.externalrunid),
-        action,
-        delete_dependents,
-        create_missing_related_entities,
-        job_id,
-        add_job_link,
-        concurrency,
-        wait,
-        wait_timeout,
-        request_timeout,
-        timeout,
-        max_attempts,
-    };
-    check_required(&inputs)?;
-    Ok(inputs)
-}
 
 fn parse_operation(value: Option<String>) -> Result<Operation, InputError> {
     const ALL: [Operation; 7] = [
@@ -538,9 +651,11 @@ fn parse_entities(text: &str) -> Result<Vec<Value>, InputError> {
     Ok(elements)
 }
 
-/// `team`: a JSON string or array of strings, or else a plain team name.
+/// `team`: a JSON string or array of strings, a list of single-quoted names (`['a', 'b']`, as
+/// in Port's own examples), a search query object (`{"combinator", "rules"}`, which Port's spec
+/// accepts for an entity's team), or else a plain team name.
 fn parse_team(text: &str) -> Result<Value, InputError> {
-    const WANT: &str = "must be a team name or a JSON array of team names";
+    const WANT: &str = "must be a team name, a JSON array of team names, or a search query object";
     match parse_json_input("team", text) {
         Ok(Value::String(name)) => Ok(Value::String(name)),
         Ok(Value::Array(names)) => match names.iter().find(|v| !v.is_string()) {
@@ -550,23 +665,107 @@ fn parse_team(text: &str) -> Result<Value, InputError> {
                 format!("{WANT}, got an array holding {}", kind(bad)),
             )),
         },
+        Ok(Value::Object(query)) => {
+            check_team_query(&query)
+                .map_err(|why| InputError::new("team", format!("{WANT}: {why}")))?;
+            Ok(Value::Object(query))
+        }
         Ok(other) => Err(InputError::new(
             "team",
             format!("{WANT}, got {}", kind(&other)),
         )),
-        // A broken JSON array is a mistake, not a team name.
-        Err(e) if text.starts_with('[') => Err(e),
+        Err(e) if text.starts_with('[') => match single_quoted_list(text) {
+            Some(names) => Ok(Value::Array(names.into_iter().map(Value::String).collect())),
+            // A broken JSON array is a mistake, not a team name.
+            None => Err(e),
+        },
         Err(_) => Ok(Value::String(text.to_owned())),
     }
 }
 
-/// `link`: one URL, or a JSON array of URLs.
+/// The search query Port's spec accepts for an entity's `team`: exactly `combinator` (`and` or
+/// `or`) and `rules` (an array of objects). The rules go to Port untouched.
+fn check_team_query(query: &Map<String, Value>) -> Result<(), String> {
+    if let Some(key) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "combinator" | "rules"))
+    {
+        return Err(format!(
+            "an object must hold only \"combinator\" and \"rules\", not {}",
+            shown(key)
+        ));
+    }
+    match query.get("combinator") {
+        Some(Value::String(c)) if c == "and" || c == "or" => {}
+        Some(other) => {
+            return Err(format!(
+                "\"combinator\" must be \"and\" or \"or\", got {}",
+                shown(&other.to_string())
+            ))
+        }
+        None => return Err("the query has no \"combinator\"".into()),
+    }
+    match query.get("rules") {
+        Some(Value::Array(rules)) => match rules.iter().position(|r| !r.is_object()) {
+            None => Ok(()),
+            Some(i) => Err(format!(
+                "\"rules\" element {i} must be a JSON object, got {}",
+                kind(&rules[i])
+            )),
+        },
+        Some(other) => Err(format!(
+            "\"rules\" must be a JSON array, got {}",
+            kind(other)
+        )),
+        None => Err("the query has no \"rules\"".into()),
+    }
+}
+
+/// `['a', 'b']`: a list of single-quoted names, as Python prints a list and as Port's own
+/// snippets write `team`. Names must not hold quotes, backslashes or control characters; the
+/// list may be empty. `None` when the text is not such a list.
+fn single_quoted_list(text: &str) -> Option<Vec<String>> {
+    let mut rest = text
+        .trim()
+        .strip_prefix('[')?
+        .strip_suffix(']')?
+        .trim_start();
+    let mut names = Vec::new();
+    if rest.is_empty() {
+        return Some(names);
+    }
+    loop {
+        let quoted = rest.strip_prefix('\'')?;
+        let end = quoted.find('\'')?;
+        let name = &quoted[..end];
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| matches!(c, '"' | '\\') || c.is_control())
+        {
+            return None;
+        }
+        names.push(name.to_owned());
+        rest = quoted[end + 1..].trim_start();
+        if rest.is_empty() {
+            return Some(names);
+        }
+        rest = rest.strip_prefix(',')?.trim_start();
+    }
+}
+
+/// `link`: one URL, a JSON array of URLs, or a list of single-quoted URLs (`['https://…']`).
 fn parse_link(text: &str) -> Result<Vec<String>, InputError> {
     if !text.starts_with('[') {
         return Ok(vec![text.to_owned()]);
     }
-    let Value::Array(items) = parse_json_input("link", text)? else {
-        unreachable!("JSON text starting with '[' is an array");
+    let items = match parse_json_input("link", text) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => unreachable!("JSON text starting with '[' is an array"),
+        Err(e) => match single_quoted_list(text) {
+            Some(urls) => urls.into_iter().map(Value::String).collect(),
+            None => return Err(e),
+        },
     };
     items
         .iter()
@@ -712,6 +911,21 @@ fn parse_duration(text: &str) -> Option<u64> {
     Some(total)
 }
 
+/// A Port run id: a Port identifier that is one path segment (no `/` or `\\`). Port's run ids
+/// are `r_` and letters and digits; anything else is refused before it reaches a URL or a log.
+pub fn check_run_id(value: &str) -> Result<(), String> {
+    check_identifier(value)?;
+    if let Some(c) = value.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Err(format!(
+            "{} contains {} (a run id is one path segment; Port's look like r_ followed by \
+             letters and digits)",
+            shown(value),
+            shown(&c.to_string())
+        ));
+    }
+    Ok(())
+}
+
 /// An input holding a Port identifier.
 fn identifier_input(
     input: &'static str,
@@ -790,31 +1004,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn raw_from(vars: &[(String, String)]) -> Raw {
-        envy::prefixed("INPUT_")
-            .from_iter(vars.iter().cloned())
-            .expect("inputs read")
-    }
-
     #[test]
-    fn every_named_input_is_read_and_every_read_input_is_named() {
-        for name in NAMES {
-            let var = format!("INPUT_{}", name.to_uppercase());
-            let raw = raw_from(&[(var.clone(), "marker-value".into())]);
-            assert!(
-                format!("{raw:?}").contains("marker-value"),
-                "{var} is not read"
-            );
-        }
-        let all: Vec<(String, String)> = NAMES
+    fn the_input_table_has_action_yml_names_and_defaults() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml"))
+            .expect("action.yml");
+        let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
+        let declared = docs[0]["inputs"].as_hash().expect("inputs");
+        let from_yml: Vec<(String, String)> = declared
             .iter()
-            .map(|n| (format!("INPUT_{}", n.to_uppercase()), "x".into()))
+            .map(|(name, spec)| {
+                let default = match &spec["default"] {
+                    yaml_rust2::Yaml::String(s) => s.clone(),
+                    yaml_rust2::Yaml::Integer(i) => i.to_string(),
+                    yaml_rust2::Yaml::Boolean(b) => b.to_string(),
+                    _ => String::new(),
+                };
+                (name.as_str().unwrap().to_string(), default)
+            })
             .collect();
-        let shown = format!("{:?}", raw_from(&all));
-        assert!(
-            !shown.contains("None"),
-            "an input is read but not named: {shown}"
-        );
+        let table: Vec<(String, String)> = INPUTS
+            .iter()
+            .map(|d| (d.name.to_string(), d.default.to_string()))
+            .collect();
+        assert_eq!(table, from_yml);
     }
 
     /// The environment of a step: every declared input set, `""` when not given, as the
@@ -842,6 +1054,23 @@ mod tests {
     }
 
     const UPSERT: (&str, &str) = ("blueprint", "service");
+
+    /// Steps of other operations, with what each requires.
+    const DELETE: [(&str, &str); 3] = [
+        ("operation", "DELETE"),
+        ("blueprint", "service"),
+        ("identifier", "x"),
+    ];
+    const CREATE_RUN: [(&str, &str); 2] = [("operation", "CREATE_RUN"), ("action", "deploy")];
+    const BULK: [(&str, &str); 2] = [("operation", "BULK_UPSERT"), ("entities", "[]")];
+
+    /// `base` and then `more`.
+    fn with(
+        base: &[(&'static str, &'static str)],
+        more: &[(&'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str)> {
+        [base, more].concat()
+    }
 
     #[test]
     fn defaults() {
@@ -1198,21 +1427,89 @@ mod tests {
         assert_eq!(ok(&[UPSERT, ("team", "[]")]).team, Some(json!([])));
         assert_eq!(
             err(&[UPSERT, ("team", "42")]),
-            "input 'team' must be a team name or a JSON array of team names, got a number"
+            "input 'team' must be a team name, a JSON array of team names, or a search query \
+             object, got a number"
         );
         assert_eq!(
             err(&[UPSERT, ("team", r#"{"a": 1}"#)]),
-            "input 'team' must be a team name or a JSON array of team names, got an object"
+            "input 'team' must be a team name, a JSON array of team names, or a search query \
+             object: an object must hold only \"combinator\" and \"rules\", not 'a'"
         );
         assert_eq!(
             err(&[UPSERT, ("team", r#"["a", 1]"#)]),
-            "input 'team' must be a team name or a JSON array of team names, got an array \
-             holding a number"
+            "input 'team' must be a team name, a JSON array of team names, or a search query \
+             object, got an array holding a number"
         );
         assert_eq!(
             err(&[UPSERT, ("team", r#"["a", "b""#)]),
             "input 'team' is not valid JSON: EOF while parsing a list at line 1 column 9"
         );
+    }
+
+    #[test]
+    fn team_as_a_list_of_single_quoted_names() {
+        // Port's own UPSERT snippet writes `team: "['myTeam']"`.
+        for (text, want) in [
+            ("['myTeam']", json!(["myTeam"])),
+            ("['a', 'b']", json!(["a", "b"])),
+            (
+                "[ 'Platform Team' ,'sre-1' ]",
+                json!(["Platform Team", "sre-1"]),
+            ),
+            ("[]", json!([])),
+            ("[ ]", json!([])),
+        ] {
+            assert_eq!(ok(&[UPSERT, ("team", text)]).team, Some(want), "{text}");
+        }
+        // Anything else that starts like a list is still a JSON mistake.
+        for bad in [
+            "['a', b]", "['it's']", "['a\"b']", "['a\\b']", "['a',]", "['']", "['a'", "['a\tb']",
+        ] {
+            assert!(
+                err(&[UPSERT, ("team", bad)]).starts_with("input 'team' is not valid JSON: "),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn team_as_a_search_query() {
+        let query = r#"{"combinator": "and", "rules": [{"property": "$identifier", "operator": "=", "value": "sre"}]}"#;
+        assert_eq!(
+            ok(&[UPSERT, ("team", query)]).team,
+            Some(json!({
+                "combinator": "and",
+                "rules": [{"property": "$identifier", "operator": "=", "value": "sre"}]
+            }))
+        );
+        let want = "input 'team' must be a team name, a JSON array of team names, or a search \
+                    query object: ";
+        for (bad, why) in [
+            (r#"{"rules": []}"#, "the query has no \"combinator\""),
+            (r#"{"combinator": "or"}"#, "the query has no \"rules\""),
+            (
+                r#"{"combinator": "xor", "rules": []}"#,
+                "\"combinator\" must be \"and\" or \"or\", got '\"xor\"'",
+            ),
+            (
+                r#"{"combinator": "or", "rules": {}}"#,
+                "\"rules\" must be a JSON array, got an object",
+            ),
+            (
+                r#"{"combinator": "or", "rules": [{}, 3]}"#,
+                "\"rules\" element 1 must be a JSON object, got a number",
+            ),
+            (
+                r#"{"combinator": "or", "rules": [], "limit": 1}"#,
+                "an object must hold only \"combinator\" and \"rules\", not 'limit'",
+            ),
+        ] {
+            assert_eq!(
+                err(&[UPSERT, ("team", bad)]),
+                format!("{want}{why}"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -1245,6 +1542,25 @@ mod tests {
             err(&[("operation", "PATCH_RUN"), ("link", "[\"https://a\"")]),
             "input 'link' is not valid JSON: EOF while parsing a list at line 1 column 12"
         );
+    }
+
+    #[test]
+    fn link_as_a_list_of_single_quoted_urls() {
+        let patch = ("operation", "PATCH_RUN");
+        assert_eq!(
+            ok(&[patch, ("link", "['https://a.example/x?y=1']")]).link,
+            ["https://a.example/x?y=1"]
+        );
+        assert_eq!(
+            ok(&[
+                patch,
+                ("link", "['https://a.example', 'https://b.example']")
+            ])
+            .link,
+            ["https://a.example", "https://b.example"]
+        );
+        assert!(err(&[patch, ("link", "['https://a.example', x]")])
+            .starts_with("input 'link' is not valid JSON: "));
     }
 
     #[test]
@@ -1293,22 +1609,22 @@ mod tests {
         ] {
             let i = ok(&[
                 UPSERT,
-                ("delete_dependents", text),
                 ("createMissingRelatedEntities", text),
                 ("addJobLink", text),
-                ("wait", text),
             ]);
-            assert_eq!(i.delete_dependents, want);
             assert_eq!(i.create_missing_related_entities, want);
             assert_eq!(i.add_job_link, want);
+            let i = ok(&with(&DELETE, &[("delete_dependents", text)]));
+            assert_eq!(i.delete_dependents, want);
+            let i = ok(&with(&CREATE_RUN, &[("wait", text)]));
             assert_eq!(i.wait, want);
         }
         assert_eq!(
-            err(&[UPSERT, ("wait", "yes")]),
+            err(&with(&CREATE_RUN, &[("wait", "yes")])),
             "input 'wait' must be a boolean (true, True, TRUE, false, False or FALSE), got 'yes'"
         );
         assert_eq!(
-            err(&[UPSERT, ("delete_dependents", "tRUE")]),
+            err(&with(&DELETE, &[("delete_dependents", "tRUE")])),
             "input 'delete_dependents' must be a boolean (true, True, TRUE, false, False or \
              FALSE), got 'tRUE'"
         );
@@ -1333,14 +1649,14 @@ mod tests {
 
     #[test]
     fn numbers() {
-        let i = ok(&[UPSERT, ("concurrency", "16"), ("maxAttempts", "1")]);
+        let i = ok(&with(&BULK, &[("concurrency", "16"), ("maxAttempts", "1")]));
         assert_eq!((i.concurrency, i.max_attempts), (16, 1));
         assert_eq!(
-            err(&[UPSERT, ("concurrency", "0")]),
+            err(&with(&BULK, &[("concurrency", "0")])),
             "input 'concurrency' must be a whole number from 1 to 16, got '0'"
         );
         assert_eq!(
-            err(&[UPSERT, ("concurrency", "17")]),
+            err(&with(&BULK, &[("concurrency", "17")])),
             "input 'concurrency' must be a whole number from 1 to 16, got '17'"
         );
         assert_eq!(
@@ -1362,7 +1678,10 @@ mod tests {
         assert_eq!(secs("1h"), 3600);
         assert_eq!(secs("1m30s"), 90);
         assert_eq!(secs("2h5s"), 7205);
-        let i = ok(&[UPSERT, ("waitTimeout", "1h30m"), ("requestTimeout", "10s")]);
+        let i = ok(&with(
+            &CREATE_RUN,
+            &[("waitTimeout", "1h30m"), ("requestTimeout", "10s")],
+        ));
         assert_eq!(i.wait_timeout, Duration::from_secs(5400));
         assert_eq!(i.request_timeout, Duration::from_secs(10));
         for bad in [
@@ -1377,7 +1696,7 @@ mod tests {
             "99999999999999999999h",
         ] {
             assert_eq!(
-                err(&[UPSERT, ("waitTimeout", bad)]),
+                err(&with(&CREATE_RUN, &[("waitTimeout", bad)])),
                 format!(
                     "input 'waitTimeout' must be a duration in seconds (45) or with units s, m, h \
                      (90s, 5m, 1h, 1m30s), got '{bad}'"
@@ -1444,7 +1763,7 @@ mod tests {
         );
         assert_eq!(
             err(&[("operation", "PATCH_RUN"), ("runId", "r 1")]),
-            "input 'runId' is not a valid Port identifier: 'r 1' contains ' ' \
+            "input 'runId' is not a valid Port run id: 'r 1' contains ' ' \
              (allowed: letters, digits and @ _ . + : \\ / = -)"
         );
         let long = "a".repeat(1001);
@@ -1486,28 +1805,92 @@ mod tests {
     }
 
     #[test]
-    fn inputs_an_operation_does_not_use_are_accepted() {
+    fn inputs_an_operation_does_not_read_are_neither_checked_nor_used() {
+        // Leftovers from a step that was copied and changed, as the official action allows.
         let i = ok(&[
             ("operation", "PATCH_RUN"),
+            ("identifier", "My Service"),
+            ("properties", r#"{"a": }"#),
             ("icon", "Github"),
-            ("blueprint", "svc"),
             ("runId", "r_abc"),
             ("statusLabel", "Deployed"),
             ("logMessage", "done"),
         ]);
-        assert_eq!(i.icon.as_deref(), Some("Github"));
+        assert_eq!((i.identifier, i.properties, i.icon), (None, None, None));
+        assert_eq!(i.ignored, ["identifier", "icon", "properties"]);
         assert_eq!(i.status_label.as_deref(), Some("Deployed"));
+        let i = ok(&[
+            ("operation", "CREATE_RUN"),
+            ("action", "deploy"),
+            ("blueprint", "my blueprint"),
+        ]);
+        assert_eq!((i.blueprint, i.ignored), (None, vec!["blueprint"]));
+        // Run inputs are read by every operation.
         let i = ok(&[UPSERT, ("logMessage", "hello"), ("status", "SUCCESS")]);
         assert_eq!(i.log_message.as_deref(), Some("hello"));
-        // Their form is still checked.
+        assert!(i.ignored.is_empty());
+        assert_eq!(i.run_inputs_given(), ["logMessage", "status"]);
+        // What the operation reads is checked as ever.
         assert_eq!(
             err(&[
-                ("operation", "PATCH_RUN"),
-                ("runId", "r_1"),
+                ("operation", "CREATE_RUN"),
+                ("action", "deploy"),
                 ("properties", "[]")
             ]),
             "input 'properties' must be a JSON object, got an array"
         );
+        assert_eq!(
+            err(&[UPSERT, ("identifier", "My Service")]),
+            "input 'identifier' is not a valid Port identifier: 'My Service' contains ' ' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+    }
+
+    #[test]
+    fn an_input_at_its_default_or_blank_was_not_given() {
+        // The runner passes every declared input: its default, or "".
+        let mut e = env(&[
+            ("operation", "GET"),
+            ("blueprint", "svc"),
+            ("identifier", "x"),
+        ]);
+        for d in &INPUTS {
+            if d.name != "jobId" && !d.default.is_empty() && d.name != "operation" {
+                e.insert(format!("INPUT_{}", d.name.to_uppercase()), d.default.into());
+            }
+        }
+        e.insert("INPUT_TITLE".into(), "  \n".into());
+        let i = parse(&e).unwrap();
+        assert!(i.ignored.is_empty(), "{:?}", i.ignored);
+        e.insert("INPUT_WAIT".into(), "true".into());
+        e.insert("INPUT_CONCURRENCY".into(), "8".into());
+        assert_eq!(parse(&e).unwrap().ignored, ["concurrency", "wait"]);
+    }
+
+    #[test]
+    fn run_ids() {
+        let patch = |id: &'static str| err(&[("operation", "PATCH_RUN"), ("runId", id)]);
+        assert_eq!(
+            patch("r_a/b"),
+            "input 'runId' is not a valid Port run id: 'r_a/b' contains '/' (a run id is one \
+             path segment; Port's look like r_ followed by letters and digits)"
+        );
+        assert_eq!(
+            patch("r_a\\b"),
+            "input 'runId' is not a valid Port run id: 'r_a\\b' contains '\\' (a run id is \
+             one path segment; Port's look like r_ followed by letters and digits)"
+        );
+        assert_eq!(
+            patch(".."),
+            "input 'runId' is not a valid Port run id: '..' is not allowed"
+        );
+        assert_eq!(
+            patch("r_1\n::error::x"),
+            "input 'runId' is not a valid Port run id: 'r_1\\n::error::x' contains '\\n' \
+             (allowed: letters, digits and @ _ . + : \\ / = -)"
+        );
+        let i = ok(&[("operation", "PATCH_RUN"), ("runId", "r_AbC123")]);
+        assert_eq!(i.run_id.as_deref(), Some("r_AbC123"));
     }
 
     #[test]

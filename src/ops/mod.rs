@@ -162,12 +162,25 @@ fn write_outputs(job: &JobContext, outputs: &[(String, String)]) -> anyhow::Resu
 fn prepare(env: &Env, job: JobContext, console: Arc<Console>, stop: Stop) -> anyhow::Result<Step> {
     let inputs = inputs::parse(env)?;
     console.add_mask(&inputs.credentials.client_secret);
-    let run = resolve_run(&inputs, &job)?;
+    if !inputs.ignored.is_empty() {
+        let names: Vec<String> = inputs.ignored.iter().map(|n| format!("'{n}'")).collect();
+        let op = inputs.operation.as_str();
+        let text = match names.as_slice() {
+            [one] => format!("Input {one} is not used by {op} and was ignored"),
+            many => format!(
+                "Inputs {} are not used by {op} and were ignored",
+                many.join(", ")
+            ),
+        };
+        console.warning(Some("Inputs ignored"), &text);
+    }
+    let run = resolve_run(&inputs, &job, &console)?;
     if run.is_none() && inputs.operation == Operation::PatchRun {
         anyhow::bail!(
             "input 'runId' is required for PATCH_RUN: it was not given and the event payload \
              has no Port run id (looked for runId, run_id, context.runId and run.id in the \
-             workflow_dispatch inputs, and for inputs named runId, run_id or port_run_id)"
+             workflow_dispatch inputs, and for inputs named runId, run_id or port_run_id \
+             holding an id that starts with r_)"
         );
     }
     let waits = inputs.operation == Operation::CreateRun && inputs.wait;
@@ -204,8 +217,14 @@ fn prepare(env: &Env, job: JobContext, console: Arc<Console>, stop: Stop) -> any
     })
 }
 
-/// The `runId` input wins; otherwise the run id in the workflow's event payload.
-fn resolve_run(inputs: &Inputs, job: &JobContext) -> anyhow::Result<Option<ResolvedRun>> {
+/// The `runId` input wins; otherwise the run id in the workflow's event payload. Two different
+/// ids in the payload fail a step that needs its run (PATCH_RUN, or run inputs given); any
+/// other step goes on without a run, with a warning saying so.
+fn resolve_run(
+    inputs: &Inputs,
+    job: &JobContext,
+    console: &Console,
+) -> anyhow::Result<Option<ResolvedRun>> {
     if let Some(id) = &inputs.run_id {
         return Ok(Some(ResolvedRun {
             id: id.clone(),
@@ -216,7 +235,32 @@ fn resolve_run(inputs: &Inputs, job: &JobContext) -> anyhow::Result<Option<Resol
         return Ok(None);
     };
     let payload = event::load(path)?;
-    Ok(event::find_run_id(&payload)?.map(|f| ResolvedRun {
+    let found = match event::find_run_id(&payload) {
+        Err(e @ event::EventError::Ambiguous { .. }) => {
+            if inputs.operation == Operation::PatchRun {
+                return Err(e.into());
+            }
+            let given = inputs.run_inputs_given();
+            if !given.is_empty() {
+                let names: Vec<String> = given.iter().map(|n| format!("'{n}'")).collect();
+                anyhow::bail!(
+                    "{e}. The step cannot go on without its run: {} {} sent to it",
+                    names.join(", "),
+                    if names.len() == 1 { "is" } else { "are" }
+                );
+            }
+            console.warning(
+                Some("No Port run"),
+                &format!(
+                    "{e}. {} goes on without a Port run: nothing it does is tied to a run",
+                    inputs.operation.as_str()
+                ),
+            );
+            None
+        }
+        other => other?,
+    };
+    Ok(found.map(|f| ResolvedRun {
         id: f.id,
         source: f.source,
     }))

@@ -22,6 +22,16 @@ fn every_bad_input_fails_before_any_request_with_an_error_naming_it() {
         "two-runs.json",
         r#"{"inputs":{"port_context":"{\"runId\":\"r_a\"}","port_run_id":"r_b"}}"#,
     );
+    let injected = event_file(
+        &dir,
+        "injected.json",
+        r#"{"inputs":{"port_context":"{\"runId\":\"r_abc\\n::error title=X::pwned\\n::stop-commands::zzz\"}"}}"#,
+    );
+    let dot_dot = event_file(
+        &dir,
+        "dot-dot.json",
+        r#"{"inputs":{"port_context":"{\"runId\":\"..\"}"}}"#,
+    );
     let missing = dir.path().join("missing.json");
 
     type Case = (
@@ -74,7 +84,18 @@ fn every_bad_input_fails_before_any_request_with_an_error_naming_it() {
         ("bad max attempts", upsert(vec![("maxAttempts", "-1")]), dispatch.clone(), "input 'maxAttempts'"),
         ("event file missing", upsert(vec![]), Some(missing), "cannot read the event file"),
         ("event file not JSON", upsert(vec![]), Some(not_json), "is not JSON"),
-        ("two run ids in the event", upsert(vec![]), Some(two_runs), "two different Port runs"),
+        ("two run ids in the event, and a log line for the run", upsert(vec![("logMessage", "x")]), Some(two_runs.clone()), "two different Port runs"),
+        ("two run ids in the event, and PATCH_RUN", vec![("operation", "PATCH_RUN"), ("status", "SUCCESS")], Some(two_runs), "two different Port runs"),
+        ("a run id with a newline in the event", upsert(vec![]), Some(injected), "the Port run id in inputs.port_context.runId of the event is not valid"),
+        ("'..' as the run id in the event", vec![("operation", "PATCH_RUN"), ("logMessage", "x")], Some(dot_dot), "the Port run id in inputs.port_context.runId of the event is not valid: '..' is not allowed"),
+        ("runId with a slash", vec![("operation", "PATCH_RUN"), ("runId", "r_a/b"), ("logMessage", "x")], dispatch.clone(), "input 'runId' is not a valid Port run id"),
+        ("create run properties not JSON", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("properties", "{\"a\": }")], dispatch.clone(), "input 'properties' is not valid JSON"),
+        ("create run entity with a space", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("identifier", "My Service")], dispatch.clone(), "input 'identifier' is not a valid Port identifier"),
+        ("bad wait", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("wait", "soon")], dispatch.clone(), "input 'wait'"),
+        ("bad wait timeout", vec![("operation", "CREATE_RUN"), ("action", "deploy"), ("wait", "true"), ("waitTimeout", "1 day")], dispatch.clone(), "input 'waitTimeout'"),
+        ("GET identifier with a space", vec![("operation", "GET"), ("blueprint", "service"), ("identifier", "a b")], dispatch.clone(), "input 'identifier' is not a valid Port identifier"),
+        ("team a broken quoted list", upsert(vec![("team", "['a', b]")]), dispatch.clone(), "input 'team' is not valid JSON"),
+        ("team a query without rules", upsert(vec![("team", "{\"combinator\": \"and\"}")]), dispatch.clone(), "input 'team' must be a team name, a JSON array of team names, or a search query object: the query has no \"rules\""),
         ("patch run with no run anywhere", vec![("operation", "PATCH_RUN"), ("logMessage", "x")], Some(data("push.json")), "input 'runId' is required for PATCH_RUN"),
     ];
     assert!(cases.len() >= 30);

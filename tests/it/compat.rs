@@ -328,3 +328,170 @@ entities: |
     assert!(port.entity("microservice", "MyEntity2").is_some());
     assert_spec_clean(&port);
 }
+
+#[test]
+fn team_as_ports_own_upsert_snippet_writes_it() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[]);
+    let out = step_with(
+        &port,
+        r#"
+identifier: myEntity
+title: My Entity
+blueprint: service
+team: "['myTeam']"
+properties: |-
+  {
+    "language": "Rust"
+  }
+"#,
+    )
+    .run();
+    out.assert_success();
+    let sent = &port.requests()[1];
+    assert_eq!(
+        sent.line(),
+        "POST /v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_demo"
+    );
+    assert_eq!(
+        sent.body,
+        Some(json!({
+            "identifier": "myEntity",
+            "title": "My Entity",
+            "team": ["myTeam"],
+            "properties": {"language": "Rust"}
+        }))
+    );
+
+    port.clear_requests();
+    step_with(
+        &port,
+        "identifier: myEntity\nblueprint: service\nteam: \"['Team A', 'sre']\"\n",
+    )
+    .run()
+    .assert_success();
+    assert_eq!(
+        port.requests()[1].body,
+        Some(json!({"identifier": "myEntity", "team": ["Team A", "sre"]}))
+    );
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn team_as_a_search_query_goes_to_port_untouched() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[]);
+    let out = step_with(
+        &port,
+        r#"
+identifier: myEntity
+blueprint: service
+team: |
+  {
+    "combinator": "and",
+    "rules": [
+      {"property": "$identifier", "operator": "=", "value": "sre"}
+    ]
+  }
+"#,
+    )
+    .run();
+    out.assert_success();
+    assert_eq!(
+        port.requests()[1].body,
+        Some(json!({
+            "identifier": "myEntity",
+            "team": {
+                "combinator": "and",
+                "rules": [{"property": "$identifier", "operator": "=", "value": "sre"}]
+            }
+        }))
+    );
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn link_as_a_list_of_single_quoted_urls() {
+    let port = StandIn::start();
+    port.add_run("r_abc123", "IN_PROGRESS", &[]);
+    step_with(
+        &port,
+        r#"
+operation: PATCH_RUN
+runId: r_abc123
+addJobLink: false
+link: "['https://argo.example.com/applications/payments']"
+"#,
+    )
+    .run()
+    .assert_success();
+    let patch = port.requests().pop().unwrap();
+    assert_eq!(patch.line(), "PATCH /v1/actions/runs/r_abc123");
+    assert_eq!(
+        patch.body,
+        Some(json!({"link": ["https://argo.example.com/applications/payments"]}))
+    );
+    assert_spec_clean(&port);
+}
+
+/// The requests a step sends to a fresh stand-in holding run `r_abc123` and entity `payments`
+/// of blueprint `service`, without the token request, and what the step printed.
+fn on_the_wire(with: &str) -> (Vec<(String, Option<Value>)>, crate::support::Outcome) {
+    let port = StandIn::start();
+    port.add_run("r_abc123", "IN_PROGRESS", &[]);
+    port.add_entity("service", json!({"identifier": "payments"}));
+    let out = step_with(&port, with).event(None).run();
+    out.assert_success();
+    assert_spec_clean(&port);
+    let sent = port.requests()[1..]
+        .iter()
+        .map(|r| (r.line(), r.body.clone()))
+        .collect();
+    (sent, out)
+}
+
+#[test]
+fn inputs_an_operation_does_not_use_are_ignored_with_one_warning() {
+    let cases = [
+        (
+            "operation: PATCH_RUN\nrunId: r_abc123\nlogMessage: Deployed\nsummary: Done\n",
+            "identifier: My Service\n",
+            "::warning title=Inputs ignored::Input 'identifier' is not used by PATCH_RUN and \
+             was ignored",
+        ),
+        (
+            "operation: PATCH_RUN\nrunId: r_abc123\nlogMessage: Deployed\nsummary: Done\n",
+            "properties: '{\"a\": }'\n",
+            "::warning title=Inputs ignored::Input 'properties' is not used by PATCH_RUN and \
+             was ignored",
+        ),
+        (
+            "operation: CREATE_RUN\naction: deploy_service\nproperties: '{\"env\": \"prod\"}'\n",
+            "blueprint: my blueprint\n",
+            "::warning title=Inputs ignored::Input 'blueprint' is not used by CREATE_RUN and \
+             was ignored",
+        ),
+        (
+            "operation: GET\nblueprint: service\nidentifier: payments\n",
+            "wait: true\nquery: '{'\nentities: '[{]'\ntitle: x\n",
+            "::warning title=Inputs ignored::Inputs 'title', 'entities', 'query', 'wait' are \
+             not used by GET and were ignored",
+        ),
+    ];
+    for (step, leftover, warning) in cases {
+        let (plain, plain_out) = on_the_wire(step);
+        assert!(
+            !plain_out.stdout.contains("::warning"),
+            "{}",
+            plain_out.stdout
+        );
+        let (with_leftover, out) = on_the_wire(&format!("{step}{leftover}"));
+        assert_eq!(with_leftover, plain, "{leftover}");
+        let warnings: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("::warning"))
+            .collect();
+        assert_eq!(warnings, [warning]);
+    }
+}

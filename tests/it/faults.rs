@@ -582,15 +582,15 @@ fn an_unknown_run_is_not_patched_blindly() {
 }
 
 #[test]
-fn a_run_id_input_that_is_not_a_port_run_is_named_in_the_error() {
+fn a_run_id_input_that_port_does_not_know_is_named_in_the_error() {
     let port = StandIn::start();
     let dir = tempfile::tempdir().unwrap();
     let event = dir.path().join("event.json");
-    // A workflow input that happens to be called run_id, holding a GitHub run number.
-    std::fs::write(&event, r#"{"inputs":{"run_id":"98765"}}"#).unwrap();
+    // A workflow input called run_id, holding a Port run id from another organization.
+    std::fs::write(&event, r#"{"inputs":{"run_id":"r_98765"}}"#).unwrap();
     let out = upsert(&port).event(Some(event)).run();
     out.assert_failure(
-        "Port has no run 98765 (from inputs.run_id); give the right one as the 'runId' input",
+        "Port has no run r_98765 (from inputs.run_id); give the right one as the 'runId' input",
     );
 }
 
