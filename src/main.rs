@@ -4,6 +4,24 @@ use port_action::runner::Console;
 use port_action::stop::{self, Stop};
 
 fn main() {
+    // A bug must still end as an annotation the runner shows, and its text (which may quote
+    // outside data) as escaped command data, never as raw lines on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        Console::new(false).error(
+            Some("port-action crashed"),
+            &format!("{message}{at}; please report this"),
+        );
+    }));
     let (env, bad_inputs) = port_action::env_from_os(std::env::vars_os());
     if !bad_inputs.is_empty() {
         Console::new(false).error(

@@ -546,20 +546,31 @@ fn parse_base_url(base_url: Option<String>, region: Option<String>) -> Result<St
             _ => DEFAULT_EU_BASE.to_owned(),
         });
     };
+    // The URL as the errors below show it: a password in it is never printed.
+    let text_shown = shown(&without_user_info(&text));
     let not_http = || {
         InputError::new(
             "baseUrl",
-            format!("must be an http(s) URL, got {}", shown(&text)),
+            format!("must be an http(s) URL, got {text_shown}"),
         )
     };
     let url = reqwest::Url::parse(&text).map_err(|_| not_http())?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(not_http());
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InputError::new(
+            "baseUrl",
+            format!(
+                "must not hold a user name or password, got {text_shown}: Port authenticates \
+                 with 'clientId' and 'clientSecret', and a proxy's credentials go in HTTPS_PROXY"
+            ),
+        ));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(InputError::new(
             "baseUrl",
-            format!("must not have a query or a fragment, got {}", shown(&text)),
+            format!("must not have a query or a fragment, got {text_shown}"),
         ));
     }
     if let Some((region, given_region)) = region {
@@ -576,7 +587,7 @@ fn parse_base_url(base_url: Option<String>, region: Option<String>) -> Result<St
                     "is {} but input 'baseUrl' ({}) is not {other} host of Port; give only one of \
                      them",
                     shown(&given_region),
-                    shown(&text)
+                    text_shown
                 ),
             ));
         }
@@ -589,6 +600,21 @@ fn parse_base_url(base_url: Option<String>, region: Option<String>) -> Result<St
         .unwrap_or(path)
         .trim_end_matches('/');
     Ok(format!("{origin}{path}"))
+}
+
+/// `text` with whatever stands between `://` and the host's `@` replaced by `***`, so that a
+/// URL can be shown in an error without the password it may hold.
+fn without_user_info(text: &str) -> String {
+    let Some(scheme_end) = text.find("://").map(|i| i + 3) else {
+        return text.to_string();
+    };
+    let authority_end = text[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| scheme_end + i);
+    match text[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..scheme_end], &text[scheme_end + at..]),
+        None => text.to_string(),
+    }
 }
 
 /// A JSON input that must be an object.
@@ -1302,6 +1328,31 @@ mod tests {
         assert_eq!(
             err(&[UPSERT, ("baseUrl", "https://api.getport.io#v1")]),
             "input 'baseUrl' must not have a query or a fragment, got 'https://api.getport.io#v1'"
+        );
+    }
+
+    #[test]
+    fn a_base_url_with_credentials_is_refused_without_showing_them() {
+        assert_eq!(
+            err(&[
+                UPSERT,
+                ("baseUrl", "https://deploy:s3cret@api.getport.io/v1")
+            ]),
+            "input 'baseUrl' must not hold a user name or password, got \
+             'https://***@api.getport.io/v1': Port authenticates with 'clientId' and \
+             'clientSecret', and a proxy's credentials go in HTTPS_PROXY"
+        );
+        assert_eq!(
+            err(&[UPSERT, ("baseUrl", "https://token@api.getport.io")]),
+            "input 'baseUrl' must not hold a user name or password, got \
+             'https://***@api.getport.io': Port authenticates with 'clientId' and \
+             'clientSecret', and a proxy's credentials go in HTTPS_PROXY"
+        );
+        // Not a URL at all: shown, but not what stands before the host's `@`.
+        let e = err(&[UPSERT, ("baseUrl", "ftp://u:s3cret@host/x")]);
+        assert_eq!(
+            e,
+            "input 'baseUrl' must be an http(s) URL, got 'ftp://***@host/x'"
         );
     }
 

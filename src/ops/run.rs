@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::Step;
-use crate::inputs::Status;
+use crate::inputs::{self, Status};
 use crate::port::{self, humantime, PortError};
 use crate::runner::markdown::{code, link, text};
 
@@ -76,18 +76,7 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
 
 /// Run inputs given to a step that has no run would otherwise vanish without a word.
 fn warn_unused_run_inputs(step: &Step) {
-    let i = &step.inputs;
-    let given: Vec<&str> = [
-        ("logMessage", i.log_message.is_some()),
-        ("status", i.status.is_some()),
-        ("statusLabel", i.status_label.is_some()),
-        ("summary", i.summary.is_some()),
-        ("link", !i.link.is_empty()),
-        ("externalRunId", i.external_run_id.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, present)| present.then_some(name))
-    .collect();
+    let given = step.inputs.run_inputs_given();
     if !given.is_empty() {
         step.console.warning(
             Some("No Port run"),
@@ -408,6 +397,11 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
         .and_then(Value::as_str)
         .with_context(|| format!("Port's answer for a new run of '{action}' has no run.id"))?
         .to_string();
+    // The id goes into outputs, the log and the path of every poll: Port's word alone is not
+    // enough for that.
+    inputs::check_run_id(&new_id).map_err(|why| {
+        anyhow::anyhow!("Port's answer for a new run of '{action}' has an invalid run id: {why}")
+    })?;
     step.output("runId", &new_id);
     let url = port::run_url(&step.inputs.api_base, &new_id);
     step.output("runUrl", &url);

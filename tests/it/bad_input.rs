@@ -125,3 +125,35 @@ fn every_bad_input_fails_before_any_request_with_an_error_naming_it() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn an_input_that_is_not_utf8_is_named_and_nothing_is_sent() {
+    use std::os::unix::ffi::OsStringExt;
+    let port = StandIn::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_port-action"))
+        .env_clear()
+        .env("INPUT_CLIENTID", port_stand_in::CLIENT_ID)
+        .env(
+            "INPUT_CLIENTSECRET",
+            std::ffi::OsString::from_vec(b"s3cr\xffet-value".to_vec()),
+        )
+        .env("INPUT_BASEURL", port.url())
+        .env("INPUT_OPERATION", "PATCH_RUN")
+        .env("INPUT_RUNID", "r_demo")
+        .env("INPUT_LOGMESSAGE", "hello")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout.trim_end(),
+        "::error title=port-action failed::the value of INPUT_CLIENTSECRET is not valid UTF-8; \
+         nothing was sent"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(port.requests().is_empty());
+}

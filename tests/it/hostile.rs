@@ -198,14 +198,17 @@ fn commands_in_the_id_of_a_created_run_are_printed_as_text() {
         .input("timeout", "8s")
         .env("RUNNER_DEBUG", "1")
         .run();
-    // The id reached the log (waiting for the run names it) and the outputs, intact.
-    assert!(
-        out.stdout.contains("Waiting for Port run r_new"),
-        "{}",
-        out.stdout
-    );
-    assert_eq!(out.output("runId"), Some(id.as_str()));
+    // The id is refused: it reaches no output, and no poll goes to a path Port's text chose.
+    out.assert_failure("Port's answer for a new run of 'deploy_service' has an invalid run id");
+    assert_eq!(out.output("runId"), None);
     assert_eq!(out.output("a"), None);
+    assert!(
+        !port
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.starts_with("/v1/actions/runs/r_new")),
+        "no poll of the refused id"
+    );
     assert_only_meant_commands(&out);
     assert_no_secret(&port, &out);
 }
