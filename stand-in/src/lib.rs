@@ -152,8 +152,19 @@ pub enum FaultKind {
     },
     /// Accept the request and never answer (until the client gives up).
     Hang,
-    /// Close the connection without any response.
+    /// Close the connection without any response (the state is untouched).
     Reset,
+    /// Handle the request (the state changes: the entity is stored, the run created, the log
+    /// line appended), then close the connection without an answer: Port did the work and the
+    /// answer was lost on the way back. Recorded with status 0.
+    ResetAfterHandling,
+    /// Handle the request, then answer this instead of the handler's answer (a proxy's 502 or
+    /// 503 after Port did the work). Headers and body as for [`FaultKind::Respond`].
+    RespondAfterHandling {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Value,
+    },
 }
 
 /// The running stand-in; dropping it stops the server.
@@ -228,6 +239,11 @@ impl StandIn {
     /// The run as `GET /v1/actions/runs/{id}` would return it (the `run` object).
     pub fn run(&self, id: &str) -> Option<Value> {
         self.shared.state().run(id)
+    }
+
+    /// Every run, seeded or created, in creation order.
+    pub fn runs(&self) -> Vec<Value> {
+        self.shared.state().runs.values().cloned().collect()
     }
 
     /// The `runLog` objects posted to a run, in order.

@@ -247,6 +247,19 @@ async fn handle(
         tokio::time::sleep(shared.options.latency).await;
     }
 
+    let handled = || {
+        answer(
+            &shared,
+            &method,
+            &path,
+            matched.as_ref(),
+            &query,
+            body.as_ref(),
+            authorization.as_deref(),
+            body_problem.as_ref(),
+            &spec_errors,
+        )
+    };
     let reply = match fault.map(|f| f.kind) {
         Some(FaultKind::Hang) => {
             finish(&shared, seq, 0);
@@ -265,17 +278,21 @@ async fn handle(
             finish(&shared, seq, status);
             return Ok(respond(&shared, status, &headers, &body));
         }
-        None => answer(
-            &shared,
-            &method,
-            &path,
-            matched.as_ref(),
-            &query,
-            body.as_ref(),
-            authorization.as_deref(),
-            body_problem.as_ref(),
-            &spec_errors,
-        ),
+        Some(FaultKind::ResetAfterHandling) => {
+            handled();
+            finish(&shared, seq, 0);
+            return Err(DropConnection);
+        }
+        Some(FaultKind::RespondAfterHandling {
+            status,
+            headers,
+            body,
+        }) => {
+            handled();
+            finish(&shared, seq, status);
+            return Ok(respond(&shared, status, &headers, &body));
+        }
+        None => handled(),
     };
     finish(&shared, seq, reply.status);
     Ok(respond(&shared, reply.status, &[], &reply.body))

@@ -50,7 +50,7 @@ pub(crate) struct State {
     current_token: Option<String>,
     token_counter: u64,
     blueprints: IndexMap<String, IndexMap<String, Value>>,
-    runs: IndexMap<String, Value>,
+    pub runs: IndexMap<String, Value>,
     run_meta: HashMap<String, RunMeta>,
     logs: HashMap<String, Vec<Value>>,
     finish_created_runs: Option<(u32, String)>,

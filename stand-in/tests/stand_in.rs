@@ -797,6 +797,74 @@ async fn faults_respond_reset_and_hang() {
 }
 
 #[tokio::test]
+async fn faults_after_handling_change_the_state_and_lose_or_replace_the_answer() {
+    let port = Port::start().await;
+    port.stand_in.add_run("r_1", "IN_PROGRESS", &[]);
+    for matches in [
+        "POST /v1/blueprints/service/entities",
+        "POST /v1/actions/runs/r_1/logs",
+        "POST /v1/actions/deploy/runs",
+    ] {
+        port.stand_in.push_fault(Fault {
+            matches: matches.into(),
+            kind: FaultKind::ResetAfterHandling,
+        });
+    }
+    port.stand_in.push_fault(Fault {
+        matches: "POST /v1/blueprints/service/entities/bulk".into(),
+        kind: FaultKind::RespondAfterHandling {
+            status: 502,
+            headers: vec![],
+            body: json!("<html>Bad Gateway</html>"),
+        },
+    });
+
+    let lost = |r: reqwest::Result<Response>| {
+        let err = r.unwrap_err();
+        assert!(!err.is_timeout() && !err.is_connect(), "{err:?}");
+    };
+    let url = port.stand_in.url();
+    let post = |path: &str, body: Value| {
+        port.client
+            .post(format!("{url}{path}"))
+            .bearer_auth(&port.token)
+            .json(&body)
+            .send()
+    };
+    lost(
+        post(
+            "/v1/blueprints/service/entities?upsert=true",
+            json!({"title": "a"}),
+        )
+        .await,
+    );
+    lost(post("/v1/actions/runs/r_1/logs", json!({"message": "line"})).await);
+    lost(post("/v1/actions/deploy/runs", json!({"properties": {}})).await);
+    let r = post(
+        "/v1/blueprints/service/entities/bulk?upsert=true",
+        json!({"entities": [{"identifier": "b"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.text().await.unwrap(), "<html>Bad Gateway</html>");
+
+    // Each handler ran although no answer (or another answer) went back.
+    let entities = port.stand_in.entities("service");
+    assert_eq!(entities.len(), 2, "{entities:?}");
+    assert_eq!(entities[0]["title"], "a");
+    assert_eq!(entities[1]["identifier"], "b");
+    assert_eq!(port.stand_in.logs("r_1").len(), 1);
+    let (_, runs) = port
+        .call(Method::GET, "/v1/actions/runs?action=deploy", None)
+        .await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    let statuses: Vec<u16> = port.stand_in.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 0, 0, 0, 502, 200]);
+    assert!(port.stand_in.spec_violations().is_empty());
+}
+
+#[tokio::test]
 async fn latency_and_concurrency_are_observable() {
     let port = Port::start_with(Options {
         latency: Duration::from_millis(100),
