@@ -116,7 +116,13 @@ impl PortClient {
         });
         let url = self.url(&["auth", "access_token"], &[]);
         let (status, value) = self
-            .exchange(Method::POST, &url, Some(&body), None, Repeat::Idempotent)
+            .exchange(
+                Method::POST,
+                &url,
+                Some(&body),
+                None,
+                (Repeat::Idempotent, ""),
+            )
             .await?;
         let token = value
             .get("accessToken")
@@ -153,12 +159,12 @@ impl PortClient {
         body: Option<&Value>,
     ) -> Result<Value, PortError> {
         let url = self.url(segments, query);
-        let repeat = repeat_of(&method, segments);
+        let (repeat, why) = repeat_of(&method, segments, body);
         let mut refreshed = false;
         loop {
             let token = self.token().await?;
             match self
-                .exchange(method.clone(), &url, body, Some(&token), repeat)
+                .exchange(method.clone(), &url, body, Some(&token), (repeat, why))
                 .await
             {
                 Err(e) if e.status() == Some(401) && !refreshed => {
@@ -180,7 +186,7 @@ impl PortClient {
         url: &Url,
         body: Option<&Value>,
         token: Option<&str>,
-        repeat: Repeat,
+        (repeat, why): (Repeat, &str),
     ) -> Result<(u16, Value), PortError> {
         let mut attempt = 1;
         loop {
@@ -199,7 +205,10 @@ impl PortClient {
                 retry::jitter(),
             );
             let Some(delay) = delay else {
-                return Err(failed.error);
+                return Err(match (failed.failure, repeat) {
+                    (Failure::Interrupted, Repeat::Once) => answer_lost(failed.error, why),
+                    _ => failed.error,
+                });
             };
             attempt += 1;
             self.console.info(&format!(
@@ -339,12 +348,58 @@ struct Failed {
     server_delay: Option<Duration>,
 }
 
-/// Posting a log line and creating a run must not happen twice; everything else may.
-fn repeat_of(method: &Method, segments: &[&str]) -> Repeat {
-    match (method, segments) {
-        (&Method::POST, ["actions", "runs", _, "logs"]) => Repeat::Once,
-        (&Method::POST, ["actions", _, "runs"]) => Repeat::Once,
-        _ => Repeat::Idempotent,
+/// Whether a request may be sent again (see [`retry`]), and if not, what a second copy would do.
+/// Posting a log line, creating a run, and writing an entity whose identifier Port picks (an
+/// upsert without `identifier`, a bulk upsert with an element without one) must not happen
+/// twice; everything else may.
+fn repeat_of(method: &Method, segments: &[&str], body: Option<&Value>) -> (Repeat, &'static str) {
+    let no_identifier = |e: &Value| e.get("identifier").is_none_or(Value::is_null);
+    let once = match (method, segments) {
+        (&Method::POST, ["actions", "runs", _, "logs"]) => {
+            Some("a second copy would show the line twice in the run's log")
+        }
+        (&Method::POST, ["actions", _, "runs"]) => {
+            Some("a second copy would start a second run of the action")
+        }
+        (&Method::POST, ["blueprints", _, "entities"]) if body.is_some_and(no_identifier) => Some(
+            "Port picks the identifier of an entity sent without one, so a second copy \
+                 would create a second entity",
+        ),
+        (&Method::POST, ["blueprints", _, "entities", "bulk"])
+            if body
+                .and_then(|b| b.get("entities"))
+                .and_then(Value::as_array)
+                .is_some_and(|es| es.iter().any(no_identifier)) =>
+        {
+            Some(
+                "Port picks the identifier of an entity sent without one, so a second copy \
+                 would create those entities twice",
+            )
+        }
+        _ => None,
+    };
+    match once {
+        Some(why) => (Repeat::Once, why),
+        None => (Repeat::Idempotent, ""),
+    }
+}
+
+/// The error of a request that is not sent again although its answer was lost.
+fn answer_lost(error: PortError, why: &str) -> PortError {
+    match error {
+        PortError::Transport {
+            method,
+            url,
+            detail,
+        } => PortError::Transport {
+            method,
+            url,
+            detail: format!(
+                "{detail}; the answer was lost after the request was sent, so Port may have \
+                 done it: the request was not sent again, because {why}"
+            ),
+        },
+        other => other,
     }
 }
 

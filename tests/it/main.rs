@@ -11,5 +11,6 @@ mod failures;
 mod faults;
 mod fuzz;
 mod network;
+mod retries;
 mod runs;
 mod workflow;
