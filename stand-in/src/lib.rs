@@ -2,7 +2,7 @@
 //!
 //! It answers with Port's shapes and error codes, keeps the entities and action runs it is sent,
 //! checks every request against Port's published OpenAPI spec (and answers a violation with
-//! Port's 422 `invalid_request`), records every request for assertions, and can inject faults.
+//! Port's 422 `invalid_request`) and every answer it gives against the spec's response schemas, records every request for assertions, and can inject faults.
 //! It runs on a background thread with its own tokio runtime, so plain synchronous tests can use
 //! it; dropping the [`StandIn`] stops it.
 
@@ -303,7 +303,8 @@ impl StandIn {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Every spec violation seen, as `METHOD /path: message`.
+    /// Every spec violation seen, as `METHOD /path: message`: the requests' and the stand-in's
+    /// own answers' (`METHOD /path: answer 201/entity/...: message`).
     pub fn spec_violations(&self) -> Vec<String> {
         self.shared.state().violations.clone()
     }
@@ -344,7 +345,8 @@ mod spec_coverage {
                 templates.iter().any(|(m, t)| m == method && t == template),
                 "{method} {template} is not in the spec"
             );
-            // Every schema of the operation compiles (patterns with `\p{L}` and look-ahead too).
+            // Every schema of the operation, answers included, compiles (patterns with `\p{L}` and
+            // look-ahead too).
             let path = template.replace('{', "x").replace('}', "");
             let matched = spec::spec().find(method, &path).unwrap();
             let errors = spec::spec().check(&matched, &[], Some(&serde_json::json!({})));
@@ -352,6 +354,14 @@ mod spec_coverage {
                 errors.iter().all(|e| !e.contains("could not be compiled")),
                 "{method} {template}: {errors:?}"
             );
+            for status in spec::spec().answer_statuses(&matched) {
+                let status = status.parse().unwrap_or(500);
+                let errors = spec::spec().check_answer(&matched, status, &serde_json::json!({}));
+                assert!(
+                    errors.iter().all(|e| !e.contains("could not be compiled")),
+                    "{method} {template} answer {status}: {errors:?}"
+                );
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The HTTP side: a hyper HTTP/1.1 server on its own thread and tokio runtime. It reads each
-//! request, records it, checks it against the spec, applies injected faults (a canned answer, a
+//! request, records it, checks it (and later its answer) against the spec, applies injected faults (a canned answer, a
 //! hang, a connection dropped without an answer), authenticates, and writes Port's headers
 //! (`x-trace-id`, `x-ratelimit-*`) on every answer.
 
@@ -294,6 +294,13 @@ async fn handle(
         }
         None => handled(),
     };
+    if let Some(m) = &matched {
+        let errors = spec().check_answer(m, reply.status, &reply.body);
+        let mut state = shared.state();
+        for e in errors {
+            state.violations.push(format!("{method} {path}: {e}"));
+        }
+    }
     finish(&shared, seq, reply.status);
     Ok(respond(&shared, reply.status, &[], &reply.body))
 }

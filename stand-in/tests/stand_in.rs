@@ -202,6 +202,38 @@ async fn identifiers_with_reserved_characters_round_trip_percent_encoded() {
 }
 
 #[tokio::test]
+async fn answers_are_checked_against_the_spec_too() {
+    let port = Port::start().await;
+    // A run no Port could hold: the spec's run has a string status.
+    port.stand_in
+        .add_run_json(json!({"id": "r_odd", "status": 42}));
+    port.stand_in.add_run("r_ok", "SUCCESS", &[]);
+    let (status, _) = port.call(Method::GET, "/v1/actions/runs/r_ok", None).await;
+    assert_eq!(status, 200);
+    // An error status the spec does not list for the route (400 run_exhausted) is checked
+    // against the route's error shape, and passes.
+    let (status, body) = port
+        .upsert("service", "run_id=r_ok", json!({"identifier": "a"}))
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "run_exhausted"));
+    assert_eq!(port.stand_in.spec_violations(), Vec::<String>::new());
+
+    let (status, _) = port.call(Method::GET, "/v1/actions/runs/r_odd", None).await;
+    assert_eq!(status, 200, "the answer is sent as it is");
+    let violations = port.stand_in.spec_violations();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert!(
+        violations[0]
+            .starts_with("GET /v1/actions/runs/r_odd: answer 200/run/status: 42 is not of type"),
+        "{violations:#?}"
+    );
+    assert!(
+        port.stand_in.requests()[3].spec_errors.is_empty(),
+        "the request was fine"
+    );
+}
+
+#[tokio::test]
 async fn spec_violations_are_recorded_and_answered_422() {
     let port = Port::start().await;
     for bad in [".", ".."] {
@@ -567,7 +599,12 @@ async fn bulk_reports_rejected_entities_with_207() {
         )
         .await;
     assert_eq!((status, error_code(&body)), (422, "invalid_request"));
-    assert_eq!(port.stand_in.spec_violations().len(), 1);
+    assert_eq!(
+        port.stand_in.spec_violations().len(),
+        1,
+        "{:#?}",
+        port.stand_in.spec_violations()
+    );
 }
 
 #[tokio::test]
