@@ -251,6 +251,13 @@ impl StandIn {
         self.shared.state().logs(run_id)
     }
 
+    /// Declares a blueprint of the organization. Until one is declared every blueprint exists;
+    /// once one is, an upsert or bulk upsert to a blueprint never declared (nor given an entity
+    /// with [`StandIn::add_entity`]) is Port's 404 `not_found`.
+    pub fn add_blueprint(&self, blueprint: &str) {
+        self.shared.state().add_blueprint(blueprint);
+    }
+
     /// Stores an entity as if it had been upserted (the blueprint is created if needed).
     pub fn add_entity(&self, blueprint: &str, entity: Value) {
         self.shared.state().add_entity(blueprint, entity);

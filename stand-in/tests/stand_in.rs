@@ -364,11 +364,53 @@ async fn bad_bodies_get_ports_answers() {
 }
 
 #[tokio::test]
+async fn writes_to_a_blueprint_the_organization_lacks_are_404() {
+    let port = Port::start().await;
+    port.stand_in.add_blueprint("service");
+    port.stand_in.add_blueprint("domain");
+    port.stand_in.add_run("r_live", "IN_PROGRESS", &[]);
+
+    let (status, body) = port
+        .upsert("servise", "run_id=r_live", json!({"identifier": "a"}))
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"));
+    assert_eq!(
+        body["message"],
+        "Blueprint with identifier \"servise\" was not found"
+    );
+    let (status, body) = port
+        .call(
+            Method::POST,
+            "/v1/blueprints/servise/entities/bulk?upsert=true",
+            Some(json!({"entities": [{"identifier": "a"}, {"title": "b"}]})),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"), "{body}");
+    assert!(port.stand_in.entities("servise").is_empty());
+
+    // Declared blueprints take writes; one without entities has no such entity.
+    let (status, _) = port
+        .upsert("service", "run_id=r_live", json!({"identifier": "a"}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = port
+        .call(Method::GET, "/v1/blueprints/domain/entities/pay", None)
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"));
+    assert_eq!(
+        body["message"],
+        "Entity with identifier \"pay\" not found in blueprint \"domain\""
+    );
+    assert_eq!(port.stand_in.spec_violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn runs_that_ended_refuse_entity_writes_and_logs() {
     let port = Port::start().await;
     port.stand_in.add_run("r_done", "SUCCESS", &[]);
     port.stand_in.add_run("r_live", "IN_PROGRESS", &[]);
 
+    // Port's spec with error codes: entity writes answer 400 `run_exhausted`, logs 422.
     let (status, body) = port
         .upsert("service", "run_id=r_done", json!({"identifier": "a"}))
         .await;
@@ -405,6 +447,7 @@ async fn runs_that_ended_refuse_entity_writes_and_logs() {
         )
         .await;
     assert_eq!((status, error_code(&body)), (422, "run_exhausted"));
+    assert_eq!(port.stand_in.spec_violations(), Vec::<String>::new());
 
     // A log with terminationStatus ends the run.
     let (status, body) = port

@@ -1,6 +1,8 @@
 //! Requests whose answer is lost after Port did the work (the stand-in handles the request, then
 //! drops the connection): a request is sent again only when a second copy changes nothing, so
-//! nothing is ever written twice, and a step that cannot know what Port did says so.
+//! nothing is ever written twice, and a step that cannot know what Port did says so. A write
+//! Port refuses outright (a blueprint the organization lacks) is final. And a bulk upsert keeps
+//! several batches in flight.
 
 use port_stand_in::{Fault, FaultKind, Options, StandIn};
 use serde_json::{json, Value};
@@ -192,6 +194,65 @@ fn a_log_line_whose_answer_is_lost_is_posted_once() {
     assert_eq!(logs.len(), 1, "{logs:#?}");
     assert_eq!(logs[0]["message"], "Deployed 1.2.3");
     assert_eq!(port.entities("service").len(), 1);
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn an_upsert_to_a_blueprint_port_lacks_is_ports_404_and_not_sent_again() {
+    let port = stand_in_with_run();
+    port.add_blueprint("service");
+    let out = step(&port)
+        .input("blueprint", "servise")
+        .input("identifier", "payments")
+        .run();
+    out.assert_failure(
+        "cannot upsert the entity in blueprint 'servise': Port API 404 not_found: Blueprint \
+         with identifier \"servise\" was not found (POST /v1/blueprints/servise/entities, trace id ",
+    );
+    assert_eq!(
+        lines(&port),
+        [
+            TOKEN,
+            "POST /v1/blueprints/servise/entities?upsert=true&merge=true&run_id=r_demo"
+        ]
+    );
+    assert!(port.entities("servise").is_empty());
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn a_bulk_upsert_to_a_blueprint_port_lacks_lists_each_entity_as_failed() {
+    let port = stand_in_with_run();
+    port.add_blueprint("service");
+    let entities = json!([{"identifier": "svc-a"}, {"identifier": "svc-b"}]);
+    let out = step(&port)
+        .input("operation", "BULK_UPSERT")
+        .input("blueprint", "servise")
+        .input("entities", &entities.to_string())
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(
+        lines(&port),
+        [
+            TOKEN,
+            "POST /v1/blueprints/servise/entities/bulk?upsert=true&merge=true&run_id=r_demo"
+        ]
+    );
+    assert_eq!(out.json_output("identifiers"), json!([]));
+    let failed = out.json_output("failed");
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for f in failed {
+        assert_eq!(f["error"], "not_found", "{f}");
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Blueprint with identifier \"servise\" was not found"),
+            "{f}"
+        );
+    }
+    assert!(port.entities("servise").is_empty());
     assert_spec_clean(&port);
 }
 
