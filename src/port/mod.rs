@@ -116,13 +116,7 @@ impl PortClient {
         });
         let url = self.url(&["auth", "access_token"], &[]);
         let (status, value) = self
-            .exchange(
-                Method::POST,
-                &url,
-                Some(&body),
-                None,
-                (Repeat::Idempotent, ""),
-            )
+            .exchange(Method::POST, &url, Some(&body), None, REPEATABLE)
             .await?;
         let token = value
             .get("accessToken")
@@ -348,6 +342,9 @@ struct Failed {
     server_delay: Option<Duration>,
 }
 
+/// A request that may be sent again.
+const REPEATABLE: (Repeat, &str) = (Repeat::Idempotent, "");
+
 /// Whether a request may be sent again (see [`retry`]), and if not, what a second copy would do.
 /// Posting a log line, creating a run, and writing an entity whose identifier Port picks (an
 /// upsert without `identifier`, a bulk upsert with an element without one) must not happen
@@ -380,7 +377,7 @@ fn repeat_of(method: &Method, segments: &[&str], body: Option<&Value>) -> (Repea
     };
     match once {
         Some(why) => (Repeat::Once, why),
-        None => (Repeat::Idempotent, ""),
+        None => REPEATABLE,
     }
 }
 
@@ -400,6 +397,88 @@ fn answer_lost(error: PortError, why: &str) -> PortError {
             ),
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::*;
+
+    fn repeat(method: Method, segments: &[&str], body: Option<Value>) -> Repeat {
+        repeat_of(&method, segments, body.as_ref()).0
+    }
+
+    #[test]
+    fn an_entity_write_is_repeated_only_when_it_names_its_identifier() {
+        let upsert = ["blueprints", "service", "entities"];
+        let bulk = ["blueprints", "service", "entities", "bulk"];
+        let named = json!({"identifier": "a", "title": "A"});
+        let query = json!({"identifier": {"combinator": "and", "rules": []}});
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(named.clone())),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(query)),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(json!({"title": "A"}))),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(json!({"identifier": null}))),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(
+                Method::POST,
+                &bulk,
+                Some(json!({"entities": [named.clone(), named.clone()]}))
+            ),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(
+                Method::POST,
+                &bulk,
+                Some(json!({"entities": [named, {"title": "B"}]}))
+            ),
+            Repeat::Once
+        );
+    }
+
+    #[test]
+    fn logs_and_new_runs_are_never_repeated_and_reads_always_may_be() {
+        let log = Some(json!({"message": "m"}));
+        assert_eq!(
+            repeat(Method::POST, &["actions", "runs", "r_1", "logs"], log),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(Method::POST, &["actions", "deploy", "runs"], None),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(Method::GET, &["actions", "runs", "r_1"], None),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(
+                Method::PATCH,
+                &["actions", "runs", "r_1"],
+                Some(json!({"summary": "s"}))
+            ),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(
+                Method::DELETE,
+                &["blueprints", "service", "entities", "a"],
+                None
+            ),
+            Repeat::Idempotent
+        );
     }
 }
 
