@@ -2,9 +2,11 @@
 //!
 //! It answers with Port's shapes and error codes, keeps the entities and action runs it is sent,
 //! checks every request against Port's published OpenAPI spec (and answers a violation with
-//! Port's 422 `invalid_request`) and every answer it gives against the spec's response schemas, records every request for assertions, and can inject faults.
-//! It runs on a background thread with its own tokio runtime, so plain synchronous tests can use
-//! it; dropping the [`StandIn`] stops it.
+//! Port's 422 `invalid_request`) and every answer of its own against the spec's response schemas
+//! (an injected fault's canned answer imitates a proxy and is not checked), records every
+//! request for assertions, and can inject faults, before or after handling a request. It runs on
+//! a background thread with its own tokio runtime, so plain synchronous tests can use it;
+//! dropping the [`StandIn`] stops it.
 
 mod routes;
 mod search;
