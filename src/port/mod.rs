@@ -146,14 +146,7 @@ impl PortClient {
         });
         let url = self.url(&["auth", "access_token"], &[]);
         let (status, value) = self
-            .exchange(
-                deadline,
-                Method::POST,
-                &url,
-                Some(&body),
-                None,
-                Repeat::Idempotent,
-            )
+            .exchange(deadline, Method::POST, &url, Some(&body), None, REPEATABLE)
             .await?;
         let token = value
             .get("accessToken")
@@ -209,7 +202,7 @@ impl PortClient {
     ) -> Result<Value, PortError> {
         let deadline = deadline.min(self.deadline);
         let url = self.url(segments, query);
-        let repeat = repeat_of(&method, segments);
+        let (repeat, why) = repeat_of(&method, segments, body);
         let mut refreshed = false;
         loop {
             if Instant::now() >= deadline {
@@ -220,7 +213,14 @@ impl PortClient {
             }
             let token = self.token(deadline).await?;
             match self
-                .exchange(deadline, method.clone(), &url, body, Some(&token), repeat)
+                .exchange(
+                    deadline,
+                    method.clone(),
+                    &url,
+                    body,
+                    Some(&token),
+                    (repeat, why),
+                )
                 .await
             {
                 Err(e) if e.status() == Some(401) && !refreshed => {
@@ -277,7 +277,7 @@ impl PortClient {
         url: &Url,
         body: Option<&Value>,
         token: Option<&str>,
-        repeat: Repeat,
+        (repeat, why): (Repeat, &str),
     ) -> Result<(u16, Value), PortError> {
         let mut attempt = 1;
         let mut previous: Option<PortError> = None;
@@ -305,7 +305,10 @@ impl PortClient {
                 retry::jitter(),
             );
             let Some(delay) = delay else {
-                return Err(failed.error);
+                return Err(match (failed.failure, repeat) {
+                    (Failure::Interrupted, Repeat::Once) => answer_lost(failed.error, why),
+                    _ => failed.error,
+                });
             };
             attempt += 1;
             self.console.info(&format!(
@@ -480,12 +483,143 @@ struct Failed {
     server_delay: Option<Duration>,
 }
 
-/// Posting a log line and creating a run must not happen twice; everything else may.
-fn repeat_of(method: &Method, segments: &[&str]) -> Repeat {
-    match (method, segments) {
-        (&Method::POST, ["actions", "runs", _, "logs"]) => Repeat::Once,
-        (&Method::POST, ["actions", _, "runs"]) => Repeat::Once,
-        _ => Repeat::Idempotent,
+/// A request that may be sent again.
+const REPEATABLE: (Repeat, &str) = (Repeat::Idempotent, "");
+
+/// Whether a request may be sent again (see [`retry`]), and if not, what a second copy would do.
+/// Posting a log line, creating a run, and writing an entity whose identifier Port picks (an
+/// upsert without `identifier`, a bulk upsert with an element without one) must not happen
+/// twice; everything else may.
+fn repeat_of(method: &Method, segments: &[&str], body: Option<&Value>) -> (Repeat, &'static str) {
+    let no_identifier = |e: &Value| e.get("identifier").is_none_or(Value::is_null);
+    let once = match (method, segments) {
+        (&Method::POST, ["actions", "runs", _, "logs"]) => {
+            Some("a second copy would show the line twice in the run's log")
+        }
+        (&Method::POST, ["actions", _, "runs"]) => {
+            Some("a second copy would start a second run of the action")
+        }
+        (&Method::POST, ["blueprints", _, "entities"]) if body.is_some_and(no_identifier) => Some(
+            "Port picks the identifier of an entity sent without one, so a second copy \
+                 would create a second entity",
+        ),
+        (&Method::POST, ["blueprints", _, "entities", "bulk"])
+            if body
+                .and_then(|b| b.get("entities"))
+                .and_then(Value::as_array)
+                .is_some_and(|es| es.iter().any(no_identifier)) =>
+        {
+            Some(
+                "Port picks the identifier of an entity sent without one, so a second copy \
+                 would create those entities twice",
+            )
+        }
+        _ => None,
+    };
+    match once {
+        Some(why) => (Repeat::Once, why),
+        None => REPEATABLE,
+    }
+}
+
+/// The error of a request that is not sent again although its answer was lost.
+fn answer_lost(error: PortError, why: &str) -> PortError {
+    match error {
+        PortError::Transport {
+            method,
+            url,
+            detail,
+        } => PortError::Transport {
+            method,
+            url,
+            detail: format!(
+                "{detail}; the answer was lost after the request was sent, so Port may have \
+                 done it: the request was not sent again, because {why}"
+            ),
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::*;
+
+    fn repeat(method: Method, segments: &[&str], body: Option<Value>) -> Repeat {
+        repeat_of(&method, segments, body.as_ref()).0
+    }
+
+    #[test]
+    fn an_entity_write_is_repeated_only_when_it_names_its_identifier() {
+        let upsert = ["blueprints", "service", "entities"];
+        let bulk = ["blueprints", "service", "entities", "bulk"];
+        let named = json!({"identifier": "a", "title": "A"});
+        let query = json!({"identifier": {"combinator": "and", "rules": []}});
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(named.clone())),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(query)),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(json!({"title": "A"}))),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(Method::POST, &upsert, Some(json!({"identifier": null}))),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(
+                Method::POST,
+                &bulk,
+                Some(json!({"entities": [named.clone(), named.clone()]}))
+            ),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(
+                Method::POST,
+                &bulk,
+                Some(json!({"entities": [named, {"title": "B"}]}))
+            ),
+            Repeat::Once
+        );
+    }
+
+    #[test]
+    fn logs_and_new_runs_are_never_repeated_and_reads_always_may_be() {
+        let log = Some(json!({"message": "m"}));
+        assert_eq!(
+            repeat(Method::POST, &["actions", "runs", "r_1", "logs"], log),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(Method::POST, &["actions", "deploy", "runs"], None),
+            Repeat::Once
+        );
+        assert_eq!(
+            repeat(Method::GET, &["actions", "runs", "r_1"], None),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(
+                Method::PATCH,
+                &["actions", "runs", "r_1"],
+                Some(json!({"summary": "s"}))
+            ),
+            Repeat::Idempotent
+        );
+        assert_eq!(
+            repeat(
+                Method::DELETE,
+                &["blueprints", "service", "entities", "a"],
+                None
+            ),
+            Repeat::Idempotent
+        );
     }
 }
 

@@ -8,14 +8,20 @@
 //!   not followed), and so is a TLS certificate the machine does not trust (another attempt
 //!   meets the same certificate) and an answer larger than the client reads (another attempt
 //!   gets the same answer).
-//! - **Which routes may be repeated.** Most of what port-action sends is idempotent: reading a
-//!   run or an entity, upserting an entity with `merge=true` (the same values twice leave the
-//!   same entity), a bulk upsert, a PATCH of a run (each key is replaced by the same value), a
-//!   delete, a search, the token request. Two routes are not: posting a log line (a line posted
-//!   twice shows twice in the run's log, a visible defect) and creating a run (a second run of
-//!   the action starts). Those are retried only when the request cannot have been processed:
-//!   the connection was never made, or Port answered 429 (rate-limited requests are refused
-//!   before any work) or 503 (the service did not take the request).
+//! - **Which routes may be repeated.** A request whose answer is lost (the connection drops or
+//!   times out after it was sent) may have been carried out, so it is sent again only if a
+//!   second copy changes nothing. Most of what port-action sends is such: reading a run or an
+//!   entity, upserting an entity *by its identifier* with `merge=true` (the same values twice
+//!   leave the same entity), a bulk upsert whose every element names its identifier, a PATCH of
+//!   a run (each key is replaced by the same value), a delete, a search, the token request.
+//!   These are not: posting a log line (a line posted twice shows twice in the run's log),
+//!   creating a run (a second run of the action starts), and any entity write whose identity
+//!   Port chooses: an upsert without `identifier`, or a bulk upsert with an element without
+//!   one (Port generates a fresh identifier per request, so a second copy creates a second
+//!   entity). Those are retried only when the request cannot have been processed: the
+//!   connection was never made, or Port answered 429 (rate-limited requests are refused before
+//!   any work) or 503 (the service did not take the request). When their answer is lost the
+//!   step fails saying so, and says why the request was not sent again.
 //! - **How long to wait.** Exponential backoff from [`BASE_DELAY`], doubling per attempt, capped
 //!   at [`MAX_BACKOFF`], with "equal jitter" (half fixed, half random) so that parallel jobs
 //!   hitting the same rate limit spread out. When Port says when to come back (`Retry-After`

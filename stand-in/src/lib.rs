@@ -2,9 +2,11 @@
 //!
 //! It answers with Port's shapes and error codes, keeps the entities and action runs it is sent,
 //! checks every request against Port's published OpenAPI spec (and answers a violation with
-//! Port's 422 `invalid_request`), records every request for assertions, and can inject faults.
-//! It runs on a background thread with its own tokio runtime, so plain synchronous tests can use
-//! it; dropping the [`StandIn`] stops it.
+//! Port's 422 `invalid_request`) and every answer of its own against the spec's response schemas
+//! (an injected fault's canned answer imitates a proxy and is not checked), records every
+//! request for assertions, and can inject faults, before or after handling a request. It runs on
+//! a background thread with its own tokio runtime, so plain synchronous tests can use it;
+//! dropping the [`StandIn`] stops it.
 
 mod routes;
 mod search;
@@ -152,8 +154,19 @@ pub enum FaultKind {
     },
     /// Accept the request and never answer (until the client gives up).
     Hang,
-    /// Close the connection without any response.
+    /// Close the connection without any response (the state is untouched).
     Reset,
+    /// Handle the request (the state changes: the entity is stored, the run created, the log
+    /// line appended), then close the connection without an answer: Port did the work and the
+    /// answer was lost on the way back. Recorded with status 0.
+    ResetAfterHandling,
+    /// Handle the request, then answer this instead of the handler's answer (a proxy's 502 or
+    /// 503 after Port did the work). Headers and body as for [`FaultKind::Respond`].
+    RespondAfterHandling {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Value,
+    },
 }
 
 /// The running stand-in; dropping it stops the server.
@@ -230,9 +243,21 @@ impl StandIn {
         self.shared.state().run(id)
     }
 
+    /// Every run, seeded or created, in creation order.
+    pub fn runs(&self) -> Vec<Value> {
+        self.shared.state().runs.values().cloned().collect()
+    }
+
     /// The `runLog` objects posted to a run, in order.
     pub fn logs(&self, run_id: &str) -> Vec<Value> {
         self.shared.state().logs(run_id)
+    }
+
+    /// Declares a blueprint of the organization. Until one is declared every blueprint exists;
+    /// once one is, an upsert or bulk upsert to a blueprint never declared (nor given an entity
+    /// with [`StandIn::add_entity`]) is Port's 404 `not_found`.
+    pub fn add_blueprint(&self, blueprint: &str) {
+        self.shared.state().add_blueprint(blueprint);
     }
 
     /// Stores an entity as if it had been upserted (the blueprint is created if needed).
@@ -287,7 +312,8 @@ impl StandIn {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Every spec violation seen, as `METHOD /path: message`.
+    /// Every spec violation seen, as `METHOD /path: message`: the requests' and the stand-in's
+    /// own answers' (`METHOD /path: answer 201/entity/...: message`).
     pub fn spec_violations(&self) -> Vec<String> {
         self.shared.state().violations.clone()
     }
@@ -328,7 +354,8 @@ mod spec_coverage {
                 templates.iter().any(|(m, t)| m == method && t == template),
                 "{method} {template} is not in the spec"
             );
-            // Every schema of the operation compiles (patterns with `\p{L}` and look-ahead too).
+            // Every schema of the operation, answers included, compiles (patterns with `\p{L}` and
+            // look-ahead too).
             let path = template.replace('{', "x").replace('}', "");
             let matched = spec::spec().find(method, &path).unwrap();
             let errors = spec::spec().check(&matched, &[], Some(&serde_json::json!({})));
@@ -336,6 +363,14 @@ mod spec_coverage {
                 errors.iter().all(|e| !e.contains("could not be compiled")),
                 "{method} {template}: {errors:?}"
             );
+            for status in spec::spec().answer_statuses(&matched) {
+                let status = status.parse().unwrap_or(500);
+                let errors = spec::spec().check_answer(&matched, status, &serde_json::json!({}));
+                assert!(
+                    errors.iter().all(|e| !e.contains("could not be compiled")),
+                    "{method} {template} answer {status}: {errors:?}"
+                );
+            }
         }
     }
 }

@@ -128,11 +128,13 @@ fn handle(state: &mut State, call: &Call) -> Result<Reply, Failure> {
     let run_id = call.first("run_id");
     Ok(match (call.method, m.template.as_str()) {
         ("POST", "/v1/blueprints/{blueprint_identifier}/entities") => {
+            state.check_blueprint_for_write(bp)?;
             state.check_run_for_write(run_id)?;
             let (entity, _) = state.upsert_entity(bp, call.body(), call.write_mode())?;
             Reply::ok(201, json!({"ok": true, "entity": entity}))
         }
         ("POST", "/v1/blueprints/{blueprint_identifier}/entities/bulk") => {
+            state.check_blueprint_for_write(bp)?;
             state.check_run_for_write(run_id)?;
             let mode = call.write_mode();
             let mut entities = Vec::new();

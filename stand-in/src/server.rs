@@ -1,5 +1,5 @@
 //! The HTTP side: a hyper HTTP/1.1 server on its own thread and tokio runtime. It reads each
-//! request, records it, checks it against the spec, applies injected faults (a canned answer, a
+//! request, records it, checks it (and later its answer) against the spec, applies injected faults (a canned answer, a
 //! hang, a connection dropped without an answer), authenticates, and writes Port's headers
 //! (`x-trace-id`, `x-ratelimit-*`) on every answer.
 
@@ -247,6 +247,19 @@ async fn handle(
         tokio::time::sleep(shared.options.latency).await;
     }
 
+    let handled = || {
+        answer(
+            &shared,
+            &method,
+            &path,
+            matched.as_ref(),
+            &query,
+            body.as_ref(),
+            authorization.as_deref(),
+            body_problem.as_ref(),
+            &spec_errors,
+        )
+    };
     let reply = match fault.map(|f| f.kind) {
         Some(FaultKind::Hang) => {
             finish(&shared, seq, 0);
@@ -265,18 +278,29 @@ async fn handle(
             finish(&shared, seq, status);
             return Ok(respond(&shared, status, &headers, &body));
         }
-        None => answer(
-            &shared,
-            &method,
-            &path,
-            matched.as_ref(),
-            &query,
-            body.as_ref(),
-            authorization.as_deref(),
-            body_problem.as_ref(),
-            &spec_errors,
-        ),
+        Some(FaultKind::ResetAfterHandling) => {
+            handled();
+            finish(&shared, seq, 0);
+            return Err(DropConnection);
+        }
+        Some(FaultKind::RespondAfterHandling {
+            status,
+            headers,
+            body,
+        }) => {
+            handled();
+            finish(&shared, seq, status);
+            return Ok(respond(&shared, status, &headers, &body));
+        }
+        None => handled(),
     };
+    if let Some(m) = &matched {
+        let errors = spec().check_answer(m, reply.status, &reply.body);
+        let mut state = shared.state();
+        for e in errors {
+            state.violations.push(format!("{method} {path}: {e}"));
+        }
+    }
     finish(&shared, seq, reply.status);
     Ok(respond(&shared, reply.status, &[], &reply.body))
 }

@@ -1,10 +1,12 @@
-//! Port's OpenAPI document as a request checker.
+//! Port's OpenAPI document as a request and answer checker.
 //!
 //! Port rejects a request whose query string or JSON body does not match the route's schema
 //! (422 `invalid_request`). The stand-in does the same from the very document Port publishes: it
 //! finds the operation for a method and path, then checks the path parameters, every query
-//! parameter (undeclared ones included) and the body. Validators are compiled on first use of an
-//! operation and shared by every stand-in in the process.
+//! parameter (undeclared ones included) and the body. It also checks its own answers against the
+//! operation's response schemas, so that a client tested against it reads what Port sends.
+//! Validators are compiled on first use of an operation and shared by every stand-in in the
+//! process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,6 +31,8 @@ struct Operation {
     segments: Vec<Segment>,
     parameters: Vec<Value>,
     body: Option<(bool, Value)>,
+    /// Status (or `default`) and the JSON schema of the answer, if the spec gives one.
+    responses: Vec<(String, Option<Value>)>,
 }
 
 enum Segment {
@@ -65,6 +69,7 @@ struct ParamCheck {
 struct Checks {
     params: Vec<ParamCheck>,
     body: Option<(bool, Result<Validator, String>)>,
+    responses: Vec<(String, Option<Result<Validator, String>>)>,
 }
 
 /// The process-wide spec, parsed on first use.
@@ -101,6 +106,19 @@ impl Spec {
                         let schema = rb["content"]["application/json"].get("schema")?;
                         Some((rb["required"] == Value::Bool(true), schema.clone()))
                     });
+                    let responses = op["responses"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(status, r)| {
+                            let mut schema =
+                                r["content"]["application/json"].get("schema").cloned();
+                            if let Some(schema) = &mut schema {
+                                allow_stored_entity_keys(schema);
+                            }
+                            (status.clone(), schema)
+                        })
+                        .collect();
                     operations.push(Operation {
                         method: method.to_ascii_uppercase(),
                         template: template.clone(),
@@ -116,6 +134,7 @@ impl Spec {
                             .collect(),
                         parameters,
                         body,
+                        responses,
                     });
                 }
             }
@@ -257,6 +276,30 @@ impl Spec {
         errors
     }
 
+    /// Every way an answer departs from the operation's response schema for its status (or
+    /// `default`); empty when it conforms. Port's spec lists only some of the error statuses a
+    /// route answers (the entity routes' 400 `run_exhausted` and 409 `identifier_taken`, say, are
+    /// missing), so an error status it does not list is checked against the error shape the
+    /// operation declares for 401, which every operation has.
+    pub fn check_answer(&self, matched: &Matched, status: u16, body: &Value) -> Vec<String> {
+        let checks = self.checks_for(matched.index);
+        let find = |code: &str| checks.responses.iter().find(|(c, _)| c == code);
+        let declared = find(&status.to_string())
+            .or_else(|| find("default"))
+            .or_else(|| if status >= 400 { find("401") } else { None });
+        let mut errors = Vec::new();
+        match declared {
+            None => errors.push(format!(
+                "answer {status}: the spec declares no such answer for this operation"
+            )),
+            Some((_, None)) => {}
+            Some((_, Some(validator))) => {
+                validate_into(validator, body, &format!("answer {status}"), &mut errors)
+            }
+        }
+        errors
+    }
+
     fn checks_for(&self, index: usize) -> Arc<Checks> {
         let mut cache = self.checks.lock().unwrap_or_else(|e| e.into_inner());
         cache
@@ -289,13 +332,22 @@ impl Spec {
             .body
             .as_ref()
             .map(|(required, schema)| (*required, self.validator(schema)));
-        Checks { params, body }
+        let responses = op
+            .responses
+            .iter()
+            .map(|(status, schema)| (status.clone(), schema.as_ref().map(|s| self.validator(s))))
+            .collect();
+        Checks {
+            params,
+            body,
+            responses,
+        }
     }
 
     /// Compiles a schema of the document; `#/components/...` references resolve because the
     /// document's components are attached to the schema's root.
     fn validator(&self, schema: &Value) -> Result<Validator, String> {
-        let root = match schema {
+        let mut root = match schema {
             Value::Object(map) => {
                 let mut map = map.clone();
                 if !map.contains_key("components") && schema.to_string().contains("#/components/") {
@@ -305,11 +357,19 @@ impl Spec {
             }
             other => other.clone(),
         };
+        dedupe_required(&mut root);
         jsonschema::options()
             .with_draft(Draft::Draft202012)
             .should_validate_formats(true)
             .build(&root)
             .map_err(|e| format!("the spec's schema could not be compiled: {e}"))
+    }
+
+    /// The statuses (or `default`) the operation declares answers for.
+    #[cfg(test)]
+    pub fn answer_statuses(&self, matched: &Matched) -> Vec<String> {
+        let op = &self.operations[matched.index];
+        op.responses.iter().map(|(s, _)| s.clone()).collect()
     }
 
     /// The path template of every operation (for listing what the spec covers).
@@ -319,6 +379,63 @@ impl Spec {
             .iter()
             .map(|o| (o.method.clone(), o.template.clone()))
             .collect()
+    }
+}
+
+/// Keys Port adds to an entity it stores, which its answers carry (Port's own clients read
+/// `blueprint` from entities it returns) but the spec's entity answer schemas, copies of the
+/// request body's schema with `additionalProperties: false`, leave out.
+const STORED_ENTITY_KEYS: &[&str] = &[
+    "blueprint",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+];
+
+/// Lets every closed entity schema in an answer schema (an object schema declaring
+/// `identifier`, `properties` and `relations`) also hold [`STORED_ENTITY_KEYS`] as strings.
+/// Nothing else is loosened.
+fn allow_stored_entity_keys(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let is_entity = map.get("additionalProperties") == Some(&Value::Bool(false))
+                && ["identifier", "properties", "relations"]
+                    .iter()
+                    .all(|k| map.get("properties").and_then(|p| p.get(*k)).is_some());
+            if is_entity {
+                if let Some(Value::Object(props)) = map.get_mut("properties") {
+                    for key in STORED_ENTITY_KEYS {
+                        props
+                            .entry(key.to_string())
+                            .or_insert_with(|| serde_json::json!({"type": "string"}));
+                    }
+                }
+            }
+            map.values_mut().for_each(allow_stored_entity_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_stored_entity_keys),
+        _ => {}
+    }
+}
+
+/// Drops repeated names from every `required` list. The spec has some (the bulk answer requires
+/// `"ok"` twice), which a strict JSON Schema compiler refuses; the meaning is the same.
+fn dedupe_required(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Array(names)) = map.get_mut("required") {
+                let mut seen = Vec::new();
+                names.retain(|n| {
+                    let fresh = !seen.contains(n);
+                    seen.push(n.clone());
+                    fresh
+                });
+            }
+            map.values_mut().for_each(dedupe_required);
+        }
+        Value::Array(items) => items.iter_mut().for_each(dedupe_required),
+        _ => {}
     }
 }
 

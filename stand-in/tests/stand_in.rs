@@ -202,6 +202,38 @@ async fn identifiers_with_reserved_characters_round_trip_percent_encoded() {
 }
 
 #[tokio::test]
+async fn answers_are_checked_against_the_spec_too() {
+    let port = Port::start().await;
+    // A run no Port could hold: the spec's run has a string status.
+    port.stand_in
+        .add_run_json(json!({"id": "r_odd", "status": 42}));
+    port.stand_in.add_run("r_ok", "SUCCESS", &[]);
+    let (status, _) = port.call(Method::GET, "/v1/actions/runs/r_ok", None).await;
+    assert_eq!(status, 200);
+    // An error status the spec does not list for the route (400 run_exhausted) is checked
+    // against the route's error shape, and passes.
+    let (status, body) = port
+        .upsert("service", "run_id=r_ok", json!({"identifier": "a"}))
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "run_exhausted"));
+    assert_eq!(port.stand_in.spec_violations(), Vec::<String>::new());
+
+    let (status, _) = port.call(Method::GET, "/v1/actions/runs/r_odd", None).await;
+    assert_eq!(status, 200, "the answer is sent as it is");
+    let violations = port.stand_in.spec_violations();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert!(
+        violations[0]
+            .starts_with("GET /v1/actions/runs/r_odd: answer 200/run/status: 42 is not of type"),
+        "{violations:#?}"
+    );
+    assert!(
+        port.stand_in.requests()[3].spec_errors.is_empty(),
+        "the request was fine"
+    );
+}
+
+#[tokio::test]
 async fn spec_violations_are_recorded_and_answered_422() {
     let port = Port::start().await;
     for bad in [".", ".."] {
@@ -332,11 +364,53 @@ async fn bad_bodies_get_ports_answers() {
 }
 
 #[tokio::test]
+async fn writes_to_a_blueprint_the_organization_lacks_are_404() {
+    let port = Port::start().await;
+    port.stand_in.add_blueprint("service");
+    port.stand_in.add_blueprint("domain");
+    port.stand_in.add_run("r_live", "IN_PROGRESS", &[]);
+
+    let (status, body) = port
+        .upsert("servise", "run_id=r_live", json!({"identifier": "a"}))
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"));
+    assert_eq!(
+        body["message"],
+        "Blueprint with identifier \"servise\" was not found"
+    );
+    let (status, body) = port
+        .call(
+            Method::POST,
+            "/v1/blueprints/servise/entities/bulk?upsert=true",
+            Some(json!({"entities": [{"identifier": "a"}, {"title": "b"}]})),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"), "{body}");
+    assert!(port.stand_in.entities("servise").is_empty());
+
+    // Declared blueprints take writes; one without entities has no such entity.
+    let (status, _) = port
+        .upsert("service", "run_id=r_live", json!({"identifier": "a"}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = port
+        .call(Method::GET, "/v1/blueprints/domain/entities/pay", None)
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"));
+    assert_eq!(
+        body["message"],
+        "Entity with identifier \"pay\" not found in blueprint \"domain\""
+    );
+    assert_eq!(port.stand_in.spec_violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn runs_that_ended_refuse_entity_writes_and_logs() {
     let port = Port::start().await;
     port.stand_in.add_run("r_done", "SUCCESS", &[]);
     port.stand_in.add_run("r_live", "IN_PROGRESS", &[]);
 
+    // Port's spec with error codes: entity writes answer 400 `run_exhausted`, logs 422.
     let (status, body) = port
         .upsert("service", "run_id=r_done", json!({"identifier": "a"}))
         .await;
@@ -373,6 +447,7 @@ async fn runs_that_ended_refuse_entity_writes_and_logs() {
         )
         .await;
     assert_eq!((status, error_code(&body)), (422, "run_exhausted"));
+    assert_eq!(port.stand_in.spec_violations(), Vec::<String>::new());
 
     // A log with terminationStatus ends the run.
     let (status, body) = port
@@ -567,7 +642,12 @@ async fn bulk_reports_rejected_entities_with_207() {
         )
         .await;
     assert_eq!((status, error_code(&body)), (422, "invalid_request"));
-    assert_eq!(port.stand_in.spec_violations().len(), 1);
+    assert_eq!(
+        port.stand_in.spec_violations().len(),
+        1,
+        "{:#?}",
+        port.stand_in.spec_violations()
+    );
 }
 
 #[tokio::test]
@@ -794,6 +874,74 @@ async fn faults_respond_reset_and_hang() {
     assert_eq!(status, 200);
     let statuses: Vec<u16> = port.stand_in.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 503, 0, 0, 200]);
+}
+
+#[tokio::test]
+async fn faults_after_handling_change_the_state_and_lose_or_replace_the_answer() {
+    let port = Port::start().await;
+    port.stand_in.add_run("r_1", "IN_PROGRESS", &[]);
+    for matches in [
+        "POST /v1/blueprints/service/entities",
+        "POST /v1/actions/runs/r_1/logs",
+        "POST /v1/actions/deploy/runs",
+    ] {
+        port.stand_in.push_fault(Fault {
+            matches: matches.into(),
+            kind: FaultKind::ResetAfterHandling,
+        });
+    }
+    port.stand_in.push_fault(Fault {
+        matches: "POST /v1/blueprints/service/entities/bulk".into(),
+        kind: FaultKind::RespondAfterHandling {
+            status: 502,
+            headers: vec![],
+            body: json!("<html>Bad Gateway</html>"),
+        },
+    });
+
+    let lost = |r: reqwest::Result<Response>| {
+        let err = r.unwrap_err();
+        assert!(!err.is_timeout() && !err.is_connect(), "{err:?}");
+    };
+    let url = port.stand_in.url();
+    let post = |path: &str, body: Value| {
+        port.client
+            .post(format!("{url}{path}"))
+            .bearer_auth(&port.token)
+            .json(&body)
+            .send()
+    };
+    lost(
+        post(
+            "/v1/blueprints/service/entities?upsert=true",
+            json!({"title": "a"}),
+        )
+        .await,
+    );
+    lost(post("/v1/actions/runs/r_1/logs", json!({"message": "line"})).await);
+    lost(post("/v1/actions/deploy/runs", json!({"properties": {}})).await);
+    let r = post(
+        "/v1/blueprints/service/entities/bulk?upsert=true",
+        json!({"entities": [{"identifier": "b"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.text().await.unwrap(), "<html>Bad Gateway</html>");
+
+    // Each handler ran although no answer (or another answer) went back.
+    let entities = port.stand_in.entities("service");
+    assert_eq!(entities.len(), 2, "{entities:?}");
+    assert_eq!(entities[0]["title"], "a");
+    assert_eq!(entities[1]["identifier"], "b");
+    assert_eq!(port.stand_in.logs("r_1").len(), 1);
+    let (_, runs) = port
+        .call(Method::GET, "/v1/actions/runs?action=deploy", None)
+        .await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    let statuses: Vec<u16> = port.stand_in.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 0, 0, 0, 502, 200]);
+    assert!(port.stand_in.spec_violations().is_empty());
 }
 
 #[tokio::test]
