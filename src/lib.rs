@@ -18,7 +18,27 @@ use std::ffi::OsString;
 /// The process environment, as a map so that tests and the demo can run a step in-process.
 pub type Env = BTreeMap<String, String>;
 
-pub use ops::{run, run_until_stopped};
+pub use ops::{run, run_until_stopped, Entry};
+
+/// The name the image gives the binary for the post stage of `track` (a link to
+/// `/port-action`): the runner starts a post stage with the same arguments as the main stage,
+/// and only the entrypoint tells them apart.
+pub const POST_ENTRYPOINT: &str = "port-action-post";
+
+/// What the binary was started as: `port-action` alone is a step of the root action;
+/// `port-action track` the start of `track`, and `port-action-post track` its end.
+pub fn entry_from_args(args: impl IntoIterator<Item = OsString>) -> Entry {
+    let mut args = args.into_iter();
+    let program = args.next().unwrap_or_default();
+    let is_post = std::path::Path::new(&program)
+        .file_name()
+        .is_some_and(|name| name == POST_ENTRYPOINT);
+    match args.next() {
+        Some(a) if a == "track" && is_post => Entry::Track(ops::track::Stage::End),
+        Some(a) if a == "track" => Entry::Track(ops::track::Stage::Start),
+        _ => Entry::Step,
+    }
+}
 
 /// The environment as text. A variable that is not valid UTF-8 is kept with its invalid bytes
 /// replaced, and named in the second list when it is an input (`INPUT_*`): an input changed on
@@ -46,6 +66,23 @@ pub fn env_from_os(vars: impl IntoIterator<Item = (OsString, OsString)>) -> (Env
 mod tests {
     use super::*;
     use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn the_entrypoint_and_the_first_argument_name_the_entry() {
+        let entry = |args: &[&str]| entry_from_args(args.iter().map(OsString::from));
+        use ops::track::Stage;
+        assert_eq!(entry(&["/port-action"]), Entry::Step);
+        assert_eq!(
+            entry(&["/port-action", "track"]),
+            Entry::Track(Stage::Start)
+        );
+        assert_eq!(
+            entry(&["/port-action-post", "track"]),
+            Entry::Track(Stage::End)
+        );
+        assert_eq!(entry(&["/port-action-post"]), Entry::Step);
+        assert_eq!(entry(&[]), Entry::Step);
+    }
 
     #[test]
     fn a_variable_that_is_not_utf8_neither_panics_nor_passes_as_an_input() {

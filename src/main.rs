@@ -39,7 +39,8 @@ fn main() {
         .expect("tokio runtime");
     let stop = Stop::default();
     rt.spawn(stop::on_signals(stop.clone()));
-    match rt.block_on(port_action::run_until_stopped(&env, stop)) {
+    let entry = port_action::entry_from_args(std::env::args_os());
+    match rt.block_on(port_action::ops::run_entry(&env, entry, stop)) {
         Ok(()) => {}
         Err(_) => std::process::exit(1),
     }

@@ -28,6 +28,9 @@ pub enum Operation {
     CreateRun,
     PatchRun,
     Delete,
+    /// The `track` action: the job's start (main stage) or its end (post stage). Not a value
+    /// of the `operation` input.
+    Track,
 }
 
 impl Operation {
@@ -41,6 +44,7 @@ impl Operation {
             Operation::CreateRun => "CREATE_RUN",
             Operation::PatchRun => "PATCH_RUN",
             Operation::Delete => "DELETE",
+            Operation::Track => "track",
         }
     }
 }
@@ -145,6 +149,12 @@ pub struct Inputs {
     pub timeout: Duration,
     /// Attempts per request, the first included (default 5).
     pub max_attempts: u32,
+    /// track: the job's status at the post stage (`${{ job.status }}`).
+    pub job_status: Option<Status>,
+    /// track: finish the run at the end of the job (default true).
+    pub finish: bool,
+    /// track: fail the job when reporting fails (default false: a warning).
+    pub fail_on_error: bool,
     /// Inputs given that the operation does not read (not validated, not used).
     pub ignored: Vec<&'static str>,
 }
@@ -193,10 +203,16 @@ impl InputError {
 pub fn parse(env: &Env) -> Result<Inputs, InputError> {
     let raw = RawInputs::from_env(env);
     let operation = parse_operation(given(raw.value("operation")))?;
-    let read = Reader {
-        raw: &raw,
-        operation,
-    };
+    parse_inputs(&raw, operation)
+}
+
+/// Reads and validates the inputs of the `track` action (`track/action.yml`).
+pub fn parse_track(env: &Env) -> Result<Inputs, InputError> {
+    parse_inputs(&RawInputs::from_env(env), Operation::Track)
+}
+
+fn parse_inputs(raw: &RawInputs, operation: Operation) -> Result<Inputs, InputError> {
+    let read = Reader { raw, operation };
 
     let client_id = read
         .text("clientId")
@@ -237,7 +253,16 @@ pub fn parse(env: &Env) -> Result<Inputs, InputError> {
                 .collect()
         })
         .unwrap_or_default();
-    let status = read.text("status").map(|s| parse_status(&s)).transpose()?;
+    let status = read
+        .text("status")
+        .map(|s| parse_status("status", &s))
+        .transpose()?;
+    let job_status = read
+        .text("jobStatus")
+        .map(|s| parse_status("jobStatus", &s))
+        .transpose()?;
+    let finish = parse_bool("finish", read.text("finish"), true)?;
+    let fail_on_error = parse_bool("failOnError", read.text("failOnError"), false)?;
 
     let delete_dependents = parse_bool("delete_dependents", read.text("delete_dependents"), false)?;
     let create_missing_related_entities = parse_bool(
@@ -289,6 +314,9 @@ pub fn parse(env: &Env) -> Result<Inputs, InputError> {
         request_timeout,
         timeout,
         max_attempts,
+        job_status,
+        finish,
+        fail_on_error,
         ignored: read.ignored(),
     };
     check_required(&inputs)?;
@@ -298,7 +326,7 @@ pub fn parse(env: &Env) -> Result<Inputs, InputError> {
 /// Which operations read an input.
 #[derive(Debug, Clone, Copy)]
 enum ReadBy {
-    /// Every operation: connection settings, and the report to the run.
+    /// Every operation of the root action: connection settings, and the report to the run.
     All,
     Only(&'static [Operation]),
 }
@@ -313,6 +341,8 @@ struct Declared {
     /// the runner evaluates; it is read by every operation, so never compared.)
     default: &'static str,
     read_by: ReadBy,
+    /// Declared by `track/action.yml` too, and read by the `track` action.
+    tracked: bool,
 }
 
 const fn input(name: &'static str, default: &'static str, read_by: ReadBy) -> Declared {
@@ -320,15 +350,32 @@ const fn input(name: &'static str, default: &'static str, read_by: ReadBy) -> De
         name,
         default,
         read_by,
+        tracked: false,
     }
 }
 
+/// An input that the `track` action reads as well.
+const fn tracked(name: &'static str, default: &'static str, read_by: ReadBy) -> Declared {
+    Declared {
+        name,
+        default,
+        read_by,
+        tracked: true,
+    }
+}
+
+/// An input of the `track` action alone.
+const fn track_only(name: &'static str, default: &'static str) -> Declared {
+    tracked(name, default, Only(&[]))
+}
+
 /// Every input port-action reads: the one list of their names, defaults, and the operations
-/// that read them.
-const INPUTS: [Declared; 33] = [
-    input("baseUrl", "", All),
-    input("clientId", "", All),
-    input("clientSecret", "", All),
+/// that read them. `action.yml` declares those of the root action, in this order;
+/// `track/action.yml` those marked as tracked.
+const INPUTS: [Declared; 36] = [
+    tracked("baseUrl", "", All),
+    tracked("clientId", "", All),
+    tracked("clientSecret", "", All),
     input("operation", "UPSERT", All),
     input("identifier", "", Only(&[Upsert, Get, Delete, CreateRun])),
     input("title", "", Only(&[Upsert])),
@@ -337,7 +384,7 @@ const INPUTS: [Declared; 33] = [
     input("properties", "", Only(&[Upsert, CreateRun])),
     input("team", "", Only(&[Upsert])),
     input("relations", "", Only(&[Upsert])),
-    input("runId", "", All),
+    tracked("runId", "", All),
     input("entities", "", Only(&[BulkUpsert])),
     input("query", "", Only(&[Search])),
     input("include", "", Only(&[Get, Search])),
@@ -354,35 +401,51 @@ const INPUTS: [Declared; 33] = [
         "false",
         Only(&[Upsert, BulkUpsert]),
     ),
-    input("statusLabel", "", All),
-    input("region", "", All),
-    input("jobId", "${{ job.check_run_id }}", All),
+    tracked("statusLabel", "", All),
+    tracked("region", "", All),
+    tracked("jobId", "${{ job.check_run_id }}", All),
     input("addJobLink", "true", All),
     input("concurrency", "4", Only(&[BulkUpsert])),
     input("wait", "false", Only(&[CreateRun])),
     input("waitTimeout", "30m", Only(&[CreateRun])),
-    input("requestTimeout", "30s", All),
-    input("timeout", "5m", All),
-    input("maxAttempts", "5", All),
+    tracked("requestTimeout", "30s", All),
+    tracked("timeout", "5m", All),
+    tracked("maxAttempts", "5", All),
+    track_only("jobStatus", "${{ job.status }}"),
+    track_only("finish", "true"),
+    track_only("failOnError", "false"),
 ];
 
-/// Every input port-action reads, spelled as in `action.yml` and in workflows.
-pub const NAMES: [&str; INPUTS.len()] = {
-    let mut names = [""; INPUTS.len()];
-    let mut i = 0;
-    while i < INPUTS.len() {
-        names[i] = INPUTS[i].name;
-        i += 1;
-    }
-    names
-};
+/// The inputs of the root action, spelled as in `action.yml` and in workflows, in its order.
+pub fn names() -> Vec<&'static str> {
+    INPUTS
+        .iter()
+        .filter(|d| d.is_root())
+        .map(|d| d.name)
+        .collect()
+}
+
+/// The inputs of the `track` action, in the order `track/action.yml` declares them.
+pub fn track_names() -> Vec<&'static str> {
+    INPUTS
+        .iter()
+        .filter(|d| d.tracked)
+        .map(|d| d.name)
+        .collect()
+}
 
 impl Declared {
     fn is_read_by(&self, operation: Operation) -> bool {
-        match self.read_by {
-            All => true,
-            Only(ops) => ops.contains(&operation),
+        match (operation, self.read_by) {
+            (Operation::Track, _) => self.tracked,
+            (_, All) => true,
+            (_, Only(ops)) => ops.contains(&operation),
         }
+    }
+
+    /// Declared by the root `action.yml`.
+    fn is_root(&self) -> bool {
+        !matches!(self.read_by, Only(ops) if ops.is_empty())
     }
 }
 
@@ -524,7 +587,7 @@ fn check_required(inputs: &Inputs) -> Result<(), InputError> {
             }
             Ok(())
         }
-        Operation::PatchRun => Ok(()),
+        Operation::PatchRun | Operation::Track => Ok(()),
     }
 }
 
@@ -810,13 +873,13 @@ fn parse_link(text: &str) -> Result<Vec<String>, InputError> {
         .collect()
 }
 
-fn parse_status(text: &str) -> Result<Status, InputError> {
+fn parse_status(input: &'static str, text: &str) -> Result<Status, InputError> {
     match text.to_ascii_lowercase().as_str() {
         "success" => Ok(Status::Success),
         "failure" => Ok(Status::Failure),
         "cancelled" | "canceled" => Ok(Status::Cancelled),
         _ => Err(InputError::new(
-            "status",
+            input,
             format!(
                 "must be SUCCESS or FAILURE (or a job.status value: success, failure, \
                  cancelled), got {}",
@@ -1030,13 +1093,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn the_input_table_has_action_yml_names_and_defaults() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml"))
-            .expect("action.yml");
-        let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
+    /// The inputs an `action.yml` declares, with their defaults, in order.
+    fn declared_in(file: &str) -> Vec<(String, String)> {
+        let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect(file);
+        let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("YAML");
         let declared = docs[0]["inputs"].as_hash().expect("inputs");
-        let from_yml: Vec<(String, String)> = declared
+        declared
             .iter()
             .map(|(name, spec)| {
                 let default = match &spec["default"] {
@@ -1047,18 +1110,33 @@ mod tests {
                 };
                 (name.as_str().unwrap().to_string(), default)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_input_table_has_action_yml_names_and_defaults() {
         let table: Vec<(String, String)> = INPUTS
             .iter()
+            .filter(|d| d.is_root())
             .map(|d| (d.name.to_string(), d.default.to_string()))
             .collect();
-        assert_eq!(table, from_yml);
+        assert_eq!(table, declared_in("action.yml"));
+    }
+
+    #[test]
+    fn the_input_table_has_track_action_yml_names_and_defaults() {
+        let table: Vec<(String, String)> = INPUTS
+            .iter()
+            .filter(|d| d.tracked)
+            .map(|d| (d.name.to_string(), d.default.to_string()))
+            .collect();
+        assert_eq!(table, declared_in("track/action.yml"));
     }
 
     /// The environment of a step: every declared input set, `""` when not given, as the
     /// runner does, plus `pairs` (input names as written in the workflow).
     fn env(pairs: &[(&str, &str)]) -> Env {
-        let mut env: Env = NAMES
+        let mut env: Env = names()
             .iter()
             .map(|name| (format!("INPUT_{}", name.to_uppercase()), String::new()))
             .collect();

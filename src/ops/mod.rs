@@ -6,6 +6,7 @@ mod bulk;
 mod deadline;
 mod entity;
 mod run;
+pub mod track;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(5);
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The Port run this step reports to, and where its id came from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedRun {
     pub id: String,
     /// `input 'runId'`, or the event path such as `inputs.port_context.runId`.
@@ -49,12 +50,29 @@ pub struct Step {
     pub deadlines: Deadlines,
     /// Set when the runner cancels the step.
     pub stop: Stop,
+    /// The stage, when the binary runs the `track` action.
+    pub stage: Option<track::Stage>,
+    /// At the end of a tracked job: what its start saved.
+    pub saved: Option<track::Saved>,
+}
+
+/// What the binary was started as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A step of the root action: the `operation` input says what it does.
+    Step,
+    /// The `track` action, at one of its two stages.
+    Track(track::Stage),
 }
 
 impl Step {
     /// Sets an output. Outputs are kept until the Port work is done and written then, so that
     /// a full disk or a bad `$GITHUB_OUTPUT` can never stop the run's status from being sent.
     pub fn output(&mut self, name: &str, value: &str) {
+        // `track/action.yml` declares only the run's id and page.
+        if self.inputs.operation == Operation::Track && !matches!(name, "runId" | "runUrl") {
+            return;
+        }
         self.outputs.push((name.to_string(), value.to_string()));
     }
 
@@ -77,9 +95,53 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
 /// [`run`], stopping early when `stop` is set (the runner cancelled the step): nothing more is
 /// sent, and the outputs and summary say what was done.
 pub async fn run_until_stopped(env: &Env, stop: Stop) -> anyhow::Result<()> {
+    run_entry(env, Entry::Step, stop).await
+}
+
+/// Runs what the binary was started as: a step of the root action, or a stage of `track`.
+/// `track` reports a problem as a warning and lets the job go on, unless its `failOnError`
+/// input is true.
+pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()> {
     let job = JobContext::from_env(env);
     let console = Arc::new(Console::new(job.debug));
-    let result = match prepare(env, job.clone(), console.clone(), stop.clone()) {
+    if entry == Entry::Track(track::Stage::End) && track::Saved::from_env(env).is_none() {
+        console.info("No Port run was tracked at the start of this job: nothing to finish");
+        return Ok(());
+    }
+    let result = run_step(env, entry, &job, &console, stop).await;
+    match result {
+        Err(e) if matches!(entry, Entry::Track(_)) && !fails_on_error(env) => {
+            console.warning(
+                Some("Port tracking"),
+                &format!("{e:#} (the job goes on: set failOnError to fail it)"),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            console.error(Some("port-action failed"), &format!("{e:#}"));
+            Err(e)
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+/// `failOnError: true`, read as it is given: it decides how an error is reported even when
+/// the inputs could not be read.
+fn fails_on_error(env: &Env) -> bool {
+    env.get("INPUT_FAILONERROR")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+async fn run_step(
+    env: &Env,
+    entry: Entry,
+    job: &JobContext,
+    console: &Arc<Console>,
+    stop: Stop,
+) -> anyhow::Result<()> {
+    let job = job.clone();
+    let console = console.clone();
+    let result = match prepare(env, entry, job.clone(), console.clone(), stop.clone()) {
         Ok(mut step) => {
             let cutoff = step.deadlines.end + DEADLINE_GRACE;
             let budget = step.deadlines.budget();
@@ -129,9 +191,6 @@ pub async fn run_until_stopped(env: &Env, stop: Stop) -> anyhow::Result<()> {
             Err(e)
         }
     };
-    if let Err(e) = &result {
-        console.error(Some("port-action failed"), &format!("{e:#}"));
-    }
     result
 }
 
@@ -159,8 +218,17 @@ fn write_outputs(job: &JobContext, outputs: &[(String, String)]) -> anyhow::Resu
 }
 
 /// Validates everything that needs no request: inputs, the event payload, the run.
-fn prepare(env: &Env, job: JobContext, console: Arc<Console>, stop: Stop) -> anyhow::Result<Step> {
-    let inputs = inputs::parse(env)?;
+fn prepare(
+    env: &Env,
+    entry: Entry,
+    job: JobContext,
+    console: Arc<Console>,
+    stop: Stop,
+) -> anyhow::Result<Step> {
+    let inputs = match entry {
+        Entry::Step => inputs::parse(env)?,
+        Entry::Track(_) => inputs::parse_track(env)?,
+    };
     console.add_mask(&inputs.credentials.client_secret);
     if !inputs.ignored.is_empty() {
         let names: Vec<String> = inputs.ignored.iter().map(|n| format!("'{n}'")).collect();
@@ -174,15 +242,15 @@ fn prepare(env: &Env, job: JobContext, console: Arc<Console>, stop: Stop) -> any
         };
         console.warning(Some("Inputs ignored"), &text);
     }
-    let run = resolve_run(&inputs, &job, &console)?;
-    if run.is_none() && inputs.operation == Operation::PatchRun {
-        anyhow::bail!(
-            "input 'runId' is required for PATCH_RUN: it was not given and the event payload \
-             has no Port run id (looked for runId, run_id, context.runId and run.id in the \
-             workflow_dispatch inputs, and for inputs named runId, run_id or port_run_id \
-             holding an id that starts with r_)"
-        );
-    }
+    let saved = track::Saved::from_env(env).filter(|_| entry == Entry::Track(track::Stage::End));
+    let (run, stage) = match entry {
+        Entry::Track(track::Stage::End) => (
+            saved.as_ref().map(|s| s.run.clone()),
+            Some(track::Stage::End),
+        ),
+        Entry::Track(stage) => (resolve_run(&inputs, &job, &console)?, Some(stage)),
+        Entry::Step => (resolve_run(&inputs, &job, &console)?, None),
+    };
     let waits = inputs.operation == Operation::CreateRun && inputs.wait;
     let deadlines = Deadlines::new(
         Instant::now(),
@@ -214,6 +282,8 @@ fn prepare(env: &Env, job: JobContext, console: Arc<Console>, stop: Stop) -> any
         summary: Vec::new(),
         deadlines,
         stop,
+        stage,
+        saved,
     })
 }
 
@@ -267,6 +337,18 @@ fn resolve_run(
 }
 
 async fn execute(step: &mut Step) -> anyhow::Result<()> {
+    if step.run.is_none() && run::should_look_up_run(step) {
+        step.run = run::find_by_external_run_id(step).await;
+    }
+    if step.run.is_none() && step.inputs.operation == Operation::PatchRun {
+        anyhow::bail!(
+            "input 'runId' is required for PATCH_RUN: it was not given and the event payload \
+             has no Port run id (looked for runId, run_id, context.runId and run.id in the \
+             workflow_dispatch inputs, for inputs named runId, run_id or port_run_id holding \
+             an id that starts with r_, and for a run whose externalRunId is this workflow \
+             run's)"
+        );
+    }
     if let Some(run) = step.run.clone() {
         step.console
             .info(&format!("Port run {} (from {})", run.id, run.source));
@@ -286,6 +368,15 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
         Operation::CreateRun => run::create_run(step).await,
         // PATCH_RUN is the report alone.
         Operation::PatchRun => Ok(()),
+        Operation::Track => match step.stage {
+            Some(track::Stage::End) => {
+                if let Some(saved) = step.saved.clone() {
+                    track::end(step, &saved);
+                }
+                Ok(())
+            }
+            _ => track::start(step).await,
+        },
     };
     let result = result.map_err(|e| explain_run_error(e, step.run.as_ref()));
     if step.stop.reason().is_some() {

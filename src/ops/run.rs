@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use super::Step;
-use crate::inputs::{self, Status};
+use super::{ResolvedRun, Step};
+use crate::inputs::{self, Operation, Status};
 use crate::port::{self, humantime, PortError};
 use crate::runner::markdown::{code, link, text};
 
@@ -20,6 +20,9 @@ const OPEN_STATUSES: [&str; 2] = ["IN_PROGRESS", "WAITING_FOR_APPROVAL"];
 const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest pause between two polls.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
+/// Looking a run up by its `externalRunId`: tries, and the pause between two.
+const LOOKUP_ATTEMPTS: u32 = 4;
+const LOOKUP_PAUSE: Duration = Duration::from_secs(2);
 
 /// Reports the step to its run, if it has one: the `logMessage` input as a log line, and the
 /// run's changes (status, label, summary, links). `failure` is the error of the operation that
@@ -49,7 +52,9 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
         (Some(_), None) => return log_error.map_or(Ok(()), Err),
         (None, status) => (status, inputs.summary.clone()),
     };
+    // `track` always adds the job's URL; a plain step changes the run only when asked.
     let changes_run = status.is_some()
+        || inputs.operation == Operation::Track
         || inputs.status_label.is_some()
         || summary.is_some()
         || !inputs.link.is_empty()
@@ -72,6 +77,79 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
         },
         None => updated,
     }
+}
+
+/// Whether a step with no run id should ask Port for the run of this workflow run: only in a
+/// workflow Port dispatched (`workflow_dispatch`), and only when the step has something to
+/// send to a run (PATCH_RUN, `track`, or run inputs), so that a plain UPSERT sends nothing
+/// extra.
+pub(super) fn should_look_up_run(step: &Step) -> bool {
+    step.job.event_name.as_deref() == Some("workflow_dispatch")
+        && step.job.external_run_id().is_some()
+        && (matches!(
+            step.inputs.operation,
+            Operation::PatchRun | Operation::Track
+        ) || !step.inputs.run_inputs_given().is_empty())
+}
+
+/// `GET /v1/actions/runs?external_run_id=gh_…&version=v2`: the run Port's GitHub integration
+/// dispatched this workflow run for. It writes the `externalRunId` right after the dispatch,
+/// so a step at the top of the job may ask before it is there: asked again for a few seconds.
+/// A failed look-up is a warning, and the step goes on without a run.
+pub(super) async fn find_by_external_run_id(step: &mut Step) -> Option<ResolvedRun> {
+    let external = step.job.external_run_id()?;
+    let query = [
+        ("external_run_id", external.clone()),
+        ("version", "v2".to_string()),
+    ];
+    for attempt in 1..=LOOKUP_ATTEMPTS {
+        let answer = step
+            .client
+            .call(Method::GET, &["actions", "runs"], &query, None)
+            .await;
+        let runs = match answer {
+            Ok(answer) => answer
+                .get("runs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            Err(e) => {
+                step.console.warning(
+                    Some("No Port run"),
+                    &format!("cannot look up the Port run with externalRunId {external}: {e}"),
+                );
+                return None;
+            }
+        };
+        // An open run first: a re-run of the workflow keeps the external id of the first.
+        let pick = runs
+            .iter()
+            .find(|r| {
+                r.get("status")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| OPEN_STATUSES.contains(&s))
+            })
+            .or_else(|| runs.first())
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str);
+        if let Some(id) = pick {
+            if let Err(why) = inputs::check_run_id(id) {
+                step.console.warning(
+                    Some("No Port run"),
+                    &format!("Port's run with externalRunId {external} has an invalid id: {why}"),
+                );
+                return None;
+            }
+            return Some(ResolvedRun {
+                id: id.to_string(),
+                source: format!("externalRunId {external}"),
+            });
+        }
+        if attempt < LOOKUP_ATTEMPTS {
+            tokio::time::sleep(LOOKUP_PAUSE).await;
+        }
+    }
+    None
 }
 
 /// Run inputs given to a step that has no run would otherwise vanish without a word.
@@ -363,7 +441,7 @@ fn generated_summary(step: &Step, status: Status) -> String {
     s
 }
 
-fn run_link(step: &Step, run_id: &str) -> String {
+pub(super) fn run_link(step: &Step, run_id: &str) -> String {
     link(&code(run_id), &port::run_url(&step.inputs.api_base, run_id))
 }
 

@@ -32,6 +32,12 @@ pub struct JobContext {
     pub event_path: Option<String>,
     /// `GITHUB_OUTPUT`.
     pub output_path: Option<String>,
+    /// `GITHUB_STATE`: what a main stage leaves for its post stage.
+    pub state_path: Option<String>,
+    /// `GITHUB_REPOSITORY_OWNER_ID` and `GITHUB_REPOSITORY_ID`: the numeric ids Port's GitHub
+    /// integration puts in a run's `externalRunId`.
+    pub repository_owner_id: Option<String>,
+    pub repository_id: Option<String>,
     /// `GITHUB_STEP_SUMMARY`.
     pub summary_path: Option<String>,
     /// `RUNNER_DEBUG=1`: debug logging is on.
@@ -54,9 +60,29 @@ impl JobContext {
             event_name: get("GITHUB_EVENT_NAME"),
             event_path: get("GITHUB_EVENT_PATH"),
             output_path: get("GITHUB_OUTPUT"),
+            state_path: get("GITHUB_STATE"),
+            repository_owner_id: get("GITHUB_REPOSITORY_OWNER_ID"),
+            repository_id: get("GITHUB_REPOSITORY_ID"),
             summary_path: get("GITHUB_STEP_SUMMARY"),
             debug: get("RUNNER_DEBUG").as_deref() == Some("1"),
         }
+    }
+
+    /// `gh_{owner id}_{repository id}_{run id}`: the `externalRunId` Port's GitHub integration
+    /// gives the run it dispatched this workflow for. `None` unless all three ids are numbers.
+    pub fn external_run_id(&self) -> Option<String> {
+        let ids = [
+            self.repository_owner_id.as_deref()?,
+            self.repository_id.as_deref()?,
+            self.run_id.as_deref()?,
+        ];
+        if ids
+            .iter()
+            .any(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return None;
+        }
+        Some(format!("gh_{}_{}_{}", ids[0], ids[1], ids[2]))
     }
 
     /// The URL of the workflow run: `…/actions/runs/{run_id}`.

@@ -6,22 +6,44 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::support::{declared_inputs, declared_outputs};
+use crate::support::{
+    declared_inputs, declared_inputs_of, declared_outputs, declared_outputs_of, Action,
+};
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).expect(name)
 }
 
-/// The names in backticks in the first column of the README table under `heading`.
+/// The names in backticks in the first column of the README tables under `heading`.
 fn readme_table(heading: &str) -> BTreeSet<String> {
+    readme_tables(heading, 0..usize::MAX)
+}
+
+/// The names in backticks in the first column of the `which` tables (counted from 0) of the
+/// README section whose heading is `heading` (`## Inputs`, `### Track a whole job`).
+fn readme_tables(heading: &str, which: std::ops::Range<usize>) -> BTreeSet<String> {
     let readme = read("README.md");
+    let level = heading.split(' ').next().unwrap();
     let section = readme
-        .split(&format!("\n## {heading}\n"))
+        .split(&format!("\n{heading}\n"))
         .nth(1)
         .unwrap_or_else(|| panic!("README has a '{heading}' section"));
-    let section = section.split("\n## ").next().unwrap();
-    section
-        .lines()
+    let section = section.split(&format!("\n{level} ")).next().unwrap();
+    // Tables are runs of lines that start with `|`, numbered in order.
+    let mut table = 0;
+    let mut previous_was_row = false;
+    let mut rows = Vec::new();
+    for line in section.lines() {
+        let is_row = line.starts_with('|');
+        if previous_was_row && !is_row {
+            table += 1;
+        }
+        if is_row && which.contains(&table) {
+            rows.push(line);
+        }
+        previous_was_row = is_row;
+    }
+    rows.into_iter()
         .filter(|l| l.starts_with("| `"))
         .flat_map(|l| {
             let first = l.split('|').nth(1).unwrap();
@@ -38,7 +60,7 @@ fn readme_table(heading: &str) -> BTreeSet<String> {
 #[test]
 fn action_yml_declares_exactly_the_inputs_the_binary_reads() {
     let declared: BTreeSet<String> = declared_inputs().into_keys().collect();
-    let read: BTreeSet<String> = port_action::inputs::NAMES
+    let read: BTreeSet<String> = port_action::inputs::names()
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -59,10 +81,52 @@ fn action_yml_keeps_the_official_defaults_and_the_job_id_default() {
 #[test]
 fn the_readme_documents_every_input_and_output() {
     let inputs: BTreeSet<String> = declared_inputs().into_keys().collect();
-    assert_eq!(readme_table("Inputs"), inputs, "README inputs table");
+    assert_eq!(readme_table("## Inputs"), inputs, "README inputs table");
     assert_eq!(
-        readme_table("Outputs"),
+        readme_table("## Outputs"),
         declared_outputs(),
         "README outputs table"
+    );
+}
+
+#[test]
+fn track_action_yml_declares_exactly_the_inputs_track_reads() {
+    let declared: BTreeSet<String> = declared_inputs_of(Action::Track).into_keys().collect();
+    let read: BTreeSet<String> = port_action::inputs::track_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(declared, read);
+}
+
+#[test]
+fn the_readme_documents_every_input_and_output_of_track() {
+    let heading = "### Track a whole job";
+    let inputs: BTreeSet<String> = declared_inputs_of(Action::Track).into_keys().collect();
+    assert_eq!(readme_tables(heading, 0..1), inputs, "README track inputs");
+    assert_eq!(
+        readme_tables(heading, 1..2),
+        declared_outputs_of(Action::Track),
+        "README track outputs"
+    );
+}
+
+#[test]
+fn track_runs_the_same_image_with_a_post_step_that_always_runs() {
+    let root = crate::support::action_yml_of(Action::Root);
+    let track = crate::support::action_yml_of(Action::Track);
+    let image = |yml: &yaml_rust2::Yaml| yml["runs"]["image"].as_str().unwrap().to_string();
+    // On main both build the one Dockerfile; a release pins both to the one image digest.
+    assert_eq!(image(root), "Dockerfile");
+    assert_eq!(image(track), "../Dockerfile");
+    assert_eq!(track["runs"]["args"][0].as_str(), Some("track"));
+    assert_eq!(
+        track["runs"]["post-entrypoint"].as_str(),
+        Some(format!("/{}", port_action::POST_ENTRYPOINT).as_str())
+    );
+    assert_eq!(track["runs"]["post-if"].as_str(), Some("always()"));
+    assert!(
+        root["runs"]["post-entrypoint"].is_badvalue(),
+        "the root action has no post step"
     );
 }

@@ -17,4 +17,5 @@ mod retries;
 mod run_ids;
 mod runs;
 mod toolkit;
+mod track;
 mod workflow;

@@ -13,6 +13,11 @@ use port_stand_in::{StandIn, CLIENT_ID, CLIENT_SECRET};
 pub const JOB_ID: &str = "31415926";
 /// `GITHUB_RUN_ID` of every test step.
 pub const GITHUB_RUN_ID: &str = "1234";
+/// `GITHUB_REPOSITORY_OWNER_ID` and `GITHUB_REPOSITORY_ID` of `track` steps.
+pub const REPOSITORY_OWNER_ID: &str = "5150";
+pub const REPOSITORY_ID: &str = "8080";
+/// The `externalRunId` Port's GitHub integration gives the run of this workflow run.
+pub const EXTERNAL_RUN_ID: &str = "gh_5150_8080_1234";
 /// The workflow run's URL, which Port's GitHub integration puts on the run.
 pub const WORKFLOW_RUN_URL: &str = "https://github.com/acme/payments/actions/runs/1234";
 /// This job's URL, as port-action adds it.
@@ -25,16 +30,39 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `action.yml`, read and parsed once for the whole suite.
-fn action_yml() -> &'static yaml_rust2::Yaml {
-    static ACTION: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
-    ACTION.get_or_init(|| {
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
-                .expect("action.yml");
-        let mut docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("action.yml is YAML");
-        docs.remove(0)
-    })
+/// Which of the repository's two actions a step uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `action.yml`: `uses: getport-community/port-action@v1`.
+    Root,
+    /// `track/action.yml`: `uses: getport-community/port-action/track@v1`.
+    Track,
+}
+
+impl Action {
+    pub fn file(self) -> &'static str {
+        match self {
+            Action::Root => "action.yml",
+            Action::Track => "track/action.yml",
+        }
+    }
+}
+
+fn load_yaml(file: &str) -> yaml_rust2::Yaml {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("an action.yml is YAML");
+    docs.remove(0)
+}
+
+/// The action's `action.yml`, read and parsed once for the whole suite.
+pub fn action_yml_of(action: Action) -> &'static yaml_rust2::Yaml {
+    static ROOT: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
+    static TRACK: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
+    match action {
+        Action::Root => ROOT.get_or_init(|| load_yaml(Action::Root.file())),
+        Action::Track => TRACK.get_or_init(|| load_yaml(Action::Track.file())),
+    }
 }
 
 /// A YAML scalar as the runner passes it to an action: text.
@@ -49,9 +77,15 @@ pub fn yaml_scalar(value: &yaml_rust2::Yaml) -> Option<String> {
 
 /// The inputs `action.yml` declares, with their defaults as the runner evaluates them.
 pub fn declared_inputs() -> BTreeMap<String, String> {
-    let inputs = action_yml()["inputs"]
+    declared_inputs_of(Action::Root)
+}
+
+/// The inputs an action declares, with their defaults as the runner evaluates them
+/// (`${{ job.status }}` is left for the test to set, as the runner does at each stage).
+pub fn declared_inputs_of(action: Action) -> BTreeMap<String, String> {
+    let inputs = action_yml_of(action)["inputs"]
         .as_hash()
-        .expect("action.yml declares inputs");
+        .expect("an action.yml declares inputs");
     inputs
         .iter()
         .map(|(name, spec)| {
@@ -65,9 +99,14 @@ pub fn declared_inputs() -> BTreeMap<String, String> {
 
 /// The outputs `action.yml` declares.
 pub fn declared_outputs() -> std::collections::BTreeSet<String> {
-    action_yml()["outputs"]
+    declared_outputs_of(Action::Root)
+}
+
+/// The outputs an action declares.
+pub fn declared_outputs_of(action: Action) -> std::collections::BTreeSet<String> {
+    action_yml_of(action)["outputs"]
         .as_hash()
-        .expect("action.yml declares outputs")
+        .expect("an action.yml declares outputs")
         .keys()
         .map(|k| k.as_str().expect("output name").to_string())
         .collect()
@@ -75,9 +114,13 @@ pub fn declared_outputs() -> std::collections::BTreeSet<String> {
 
 /// One step to run.
 pub struct Step {
+    action: Action,
     inputs: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
     event: Option<PathBuf>,
+    /// The program name and arguments the runner starts the image's binary with.
+    argv0: Option<&'static str>,
+    args: Vec<&'static str>,
 }
 
 /// What the step did, as the runner would see it.
@@ -92,6 +135,10 @@ pub struct Outcome {
     pub outputs_raw: String,
     /// The job summary file.
     pub summary: String,
+    /// What the step saved for its post stage (`$GITHUB_STATE`), as the runner parses it.
+    pub state: Vec<(String, String)>,
+    /// The state file as written.
+    pub state_raw: String,
 }
 
 impl Outcome {
@@ -155,7 +202,41 @@ impl Step {
 
     /// A step against any base URL.
     pub fn with_base_url(url: &str) -> Self {
-        let mut inputs = declared_inputs();
+        Self::of(Action::Root, url)
+    }
+
+    /// The main stage of `track` against `stand_in`: `/port-action track`.
+    pub fn track_start(stand_in: &StandIn) -> Self {
+        let mut step = Self::of(Action::Track, &stand_in.url())
+            .env("GITHUB_REPOSITORY_OWNER_ID", REPOSITORY_OWNER_ID)
+            .env("GITHUB_REPOSITORY_ID", REPOSITORY_ID);
+        step.args = vec!["track"];
+        step
+    }
+
+    /// The post stage of `track`: `/port-action-post track`, with the job's status as the
+    /// runner evaluates `${{ job.status }}` then, and the state the main stage saved.
+    pub fn track_end(stand_in: &StandIn, job_status: &str, state: &[(String, String)]) -> Self {
+        let mut step = Self::of(Action::Track, &stand_in.url())
+            .env("GITHUB_REPOSITORY_OWNER_ID", REPOSITORY_OWNER_ID)
+            .env("GITHUB_REPOSITORY_ID", REPOSITORY_ID)
+            .input("jobStatus", job_status);
+        step.argv0 = Some(port_action::POST_ENTRYPOINT);
+        step.args = vec!["track"];
+        for (name, value) in state {
+            step = step.env(&format!("STATE_{name}"), value);
+        }
+        step
+    }
+
+    fn of(action: Action, url: &str) -> Self {
+        let mut inputs = declared_inputs_of(action);
+        // `${{ job.status }}` is `success` while the job's steps all succeed.
+        for value in inputs.values_mut() {
+            if value == "${{ job.status }}" {
+                *value = "success".into();
+            }
+        }
         inputs.insert("baseUrl".into(), url.to_string());
         inputs.insert("clientId".into(), CLIENT_ID.into());
         inputs.insert("clientSecret".into(), CLIENT_SECRET.into());
@@ -177,9 +258,12 @@ impl Step {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         Step {
+            action,
             inputs,
             env,
             event: Some(data("workflow_dispatch.json")),
+            argv0: None,
+            args: Vec::new(),
         }
     }
 
@@ -218,7 +302,12 @@ impl Step {
                 .unwrap_or_else(|| dir.path().join("output").display().to_string()),
         );
         let summary_path = dir.path().join("step_summary");
+        let state_path = dir.path().join("state");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_port-action"));
+        if let Some(name) = self.argv0 {
+            std::os::unix::process::CommandExt::arg0(&mut cmd, name);
+        }
+        cmd.args(&self.args);
         cmd.env_clear();
         for (name, value) in &self.inputs {
             cmd.env(
@@ -228,6 +317,7 @@ impl Step {
         }
         cmd.env("GITHUB_OUTPUT", &output_path);
         cmd.env("GITHUB_STEP_SUMMARY", &summary_path);
+        cmd.env("GITHUB_STATE", &state_path);
         cmd.envs(&self.env);
         if let Some(event) = &self.event {
             cmd.env("GITHUB_EVENT_PATH", event);
@@ -236,20 +326,24 @@ impl Step {
         cmd.stderr(std::process::Stdio::piped());
         let child = cmd.spawn().expect("run port-action");
         Running {
+            action: self.action,
             child,
             _dir: dir,
             output_path,
             summary_path,
+            state_path,
         }
     }
 }
 
 /// A step started with [`Step::spawn`].
 pub struct Running {
+    action: Action,
     child: std::process::Child,
     _dir: tempfile::TempDir,
     output_path: PathBuf,
     summary_path: PathBuf,
+    state_path: PathBuf,
 }
 
 impl Running {
@@ -290,13 +384,17 @@ impl Running {
         };
         let outputs = parse_github_output(&outputs_raw)
             .unwrap_or_else(|e| panic!("the runner would reject the outputs file: {e}"));
-        let declared = declared_outputs();
+        let declared = declared_outputs_of(self.action);
         for (name, _) in &outputs {
             assert!(
                 declared.contains(name),
-                "output '{name}' is written but action.yml does not declare it"
+                "output '{name}' is written but {} does not declare it",
+                self.action.file()
             );
         }
+        let state_raw = std::fs::read_to_string(&self.state_path).unwrap_or_default();
+        let state = parse_github_output(&state_raw)
+            .unwrap_or_else(|e| panic!("the runner would reject the state file: {e}"));
         Outcome {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -304,6 +402,8 @@ impl Running {
             outputs,
             outputs_raw,
             summary: std::fs::read_to_string(&self.summary_path).unwrap_or_default(),
+            state,
+            state_raw,
         }
     }
 }

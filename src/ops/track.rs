@@ -1,0 +1,201 @@
+//! The `track` action: one step at the top of a job reports the whole job to its Port run.
+//!
+//! The runner runs the same image twice for it. The main stage, where the step stands, finds
+//! the run, adds this job's URL to its links, posts "job started" and saves the run id in
+//! `$GITHUB_STATE`. The post stage, after every other step of the job, receives that state as
+//! `STATE_*` variables and the job's status in the `jobStatus` input (whose default,
+//! `${{ job.status }}`, the runner evaluates again at post time), and finishes the run from it.
+//! Both stages go through the same report as every other step ([`super::run::report`]): the
+//! log line first, then one PATCH with the union of links, within the step's deadlines.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{ResolvedRun, Step};
+use crate::inputs::Status;
+use crate::port::humantime;
+use crate::runner::Outputs;
+use crate::Env;
+
+/// `STATE_<name>`: the run the main stage tracked.
+pub const STATE_RUN_ID: &str = "portRunId";
+/// `STATE_<name>`: where the main stage found it.
+pub const STATE_RUN_SOURCE: &str = "portRunSource";
+/// `STATE_<name>`: when the job's tracking started, in seconds since the epoch.
+pub const STATE_STARTED_AT: &str = "portStartedAt";
+
+/// The stage of the `track` action the binary was started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Where the step stands: the job starts.
+    Start,
+    /// After the job's last step: the job ends.
+    End,
+}
+
+/// What the main stage left for the post stage, read from `STATE_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub run: ResolvedRun,
+    pub started_at: Option<u64>,
+}
+
+impl Saved {
+    /// The state the runner passes to the post stage; `None` when the main stage tracked
+    /// nothing (no run found, or it failed before it could save anything).
+    pub fn from_env(env: &Env) -> Option<Saved> {
+        let get = |name: &str| {
+            env.get(&format!("STATE_{name}"))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let id = get(STATE_RUN_ID)?;
+        Some(Saved {
+            run: ResolvedRun {
+                id,
+                source: get(STATE_RUN_SOURCE)
+                    .unwrap_or_else(|| "the track step's start".to_string()),
+            },
+            started_at: get(STATE_STARTED_AT).and_then(|s| s.parse().ok()),
+        })
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// "job `deploy`", or "the job" when the runner did not say.
+fn job_name(step: &Step) -> String {
+    match &step.job.job {
+        Some(name) => format!("job `{name}`"),
+        None => "the job".to_string(),
+    }
+}
+
+fn attempt(step: &Step) -> &str {
+    step.job.run_attempt.as_deref().unwrap_or("1")
+}
+
+/// The main stage: save the run for the post stage, then report the start. The state is
+/// written first, so that the end of the job is reported even if the start could not be.
+pub async fn start(step: &mut Step) -> anyhow::Result<()> {
+    let Some(run) = step.run.clone() else {
+        step.note("No Port run to track");
+        anyhow::bail!(
+            "this job has no Port run to track (no 'runId' input, no run id in the event \
+             payload, and no run of Port's with this workflow run's externalRunId), so \
+             nothing is reported"
+        );
+    };
+    save_state(step, &run)?;
+    step.inputs.log_message = Some(format!(
+        "GitHub Actions {} started (attempt {})",
+        job_name(step),
+        attempt(step)
+    ));
+    step.inputs.add_job_link = true;
+    step.note(format!(
+        "Tracking this job in Port run {}",
+        super::run::run_link(step, &run.id)
+    ));
+    Ok(())
+}
+
+/// Appends the run to `$GITHUB_STATE`. Never a secret: the post stage gets the credentials
+/// from its inputs again.
+fn save_state(step: &Step, run: &ResolvedRun) -> anyhow::Result<()> {
+    let Some(path) = step.job.state_path.as_ref() else {
+        anyhow::bail!(
+            "$GITHUB_STATE is not set, so the end of the job could not be reported to Port \
+             run {}",
+            run.id
+        );
+    };
+    let mut state = Outputs::new(Some(path.into()));
+    for (name, value) in [
+        (STATE_RUN_ID, run.id.clone()),
+        (STATE_RUN_SOURCE, run.source.clone()),
+        (STATE_STARTED_AT, now_secs().to_string()),
+    ] {
+        state
+            .set(name, &value)
+            .map_err(|e| anyhow::anyhow!("cannot save the run for the end of the job: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The post stage: the job's status becomes the run's, with a generated summary and a last
+/// log line; with `finish: false`, only the log line and the label.
+pub fn end(step: &mut Step, saved: &Saved) {
+    let took = saved
+        .started_at
+        .map(|t| Duration::from_secs(now_secs().saturating_sub(t)));
+    let status = step.inputs.job_status;
+    let outcome = match status {
+        Some(Status::Success) => "succeeded",
+        Some(Status::Failure) => "failed",
+        Some(Status::Cancelled) => "was cancelled",
+        None => "ended",
+    };
+    let took_text = took
+        .map(|d| format!(" after {}", humantime(d)))
+        .unwrap_or_default();
+    step.inputs.log_message = Some(format!(
+        "GitHub Actions {} {outcome}{took_text} (attempt {})",
+        job_name(step),
+        attempt(step)
+    ));
+    step.inputs.add_job_link = true;
+    if !step.inputs.finish {
+        return;
+    }
+    let Some(status) = status else {
+        step.console.warning(
+            Some("Job status unknown"),
+            "input 'jobStatus' is empty, so the run was not finished; Port's GitHub \
+             integration finishes it when the workflow ends",
+        );
+        return;
+    };
+    step.inputs.status = Some(status);
+    let mut summary = format!("GitHub Actions {}", job_name(step));
+    if let Some(repo) = &step.job.repository {
+        summary.push_str(&format!(" in {repo}"));
+    }
+    summary.push_str(&format!(" {outcome}{took_text}"));
+    if let Some(run) = &step.job.run_id {
+        summary.push_str(&format!(" (run {run}, attempt {})", attempt(step)));
+    }
+    step.inputs.summary = Some(summary);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_post_stage_reads_what_the_main_stage_saved() {
+        let env: Env = [
+            ("STATE_portRunId", "r_abc"),
+            ("STATE_portRunSource", "inputs.port_context.runId"),
+            ("STATE_portStartedAt", "1700000000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            Saved::from_env(&env),
+            Some(Saved {
+                run: ResolvedRun {
+                    id: "r_abc".into(),
+                    source: "inputs.port_context.runId".into()
+                },
+                started_at: Some(1_700_000_000),
+            })
+        );
+        assert_eq!(Saved::from_env(&Env::new()), None);
+    }
+}
