@@ -115,7 +115,7 @@ fn candidates(payload: &Value) -> Vec<FoundRunId> {
         names.sort();
         for name in names {
             let value = &inputs[name.as_str()];
-            let source = format!("{container}.{}", printable(name));
+            let source = format!("{container}.{}", crate::inputs::printable(name));
             if let Some(object) = as_object(value) {
                 for path in NESTED_PATHS {
                     if let Some(id) = lookup(&object, path).and_then(as_id) {
@@ -153,25 +153,6 @@ fn lookup<'a>(object: &'a serde_json::Map<String, Value>, path: &[&str]) -> Opti
     let (first, rest) = path.split_first()?;
     rest.iter()
         .try_fold(object.get(*first)?, |value, key| value.get(*key))
-}
-
-/// An input name from the payload as it can be printed: control characters escaped (a name is
-/// hostile text that ends up in log lines), long names cut.
-fn printable(name: &str) -> String {
-    const MAX: usize = 100;
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if i == MAX {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A run id: a string that is not blank once trimmed.

@@ -1071,8 +1071,14 @@ fn kind(value: &Value) -> &'static str {
 
 /// A user's value quoted for an error message: control characters escaped, long values cut.
 fn shown(value: &str) -> String {
+    format!("'{}'", printable(value))
+}
+
+/// Outside text made safe to print on one line: control characters escaped, cut after 100
+/// characters.
+pub(crate) fn printable(value: &str) -> String {
     const MAX: usize = 100;
-    let mut out = String::from("'");
+    let mut out = String::new();
     for (i, c) in value.chars().enumerate() {
         if i == MAX {
             out.push('…');
@@ -1084,7 +1090,6 @@ fn shown(value: &str) -> String {
             out.push(c);
         }
     }
-    out.push('\'');
     out
 }
 

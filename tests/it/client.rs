@@ -9,29 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use port_stand_in::{Fault, FaultKind, StandIn};
+use port_stand_in::StandIn;
 use serde_json::{json, Value};
 
-use crate::support::{lines, Outcome, Step, WORKFLOW_RUN_URL};
+use crate::support::{lines, respond, Outcome, Step, WORKFLOW_RUN_URL};
 
 const TOKEN: &str = "POST /v1/auth/access_token";
 const GET_PAYMENTS: &str = "GET /v1/blueprints/service/entities/payments";
 const UPSERT: &str = "POST /v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_demo";
-
-/// Answers the next request whose `METHOD /path` starts with `matches` with `status`.
-fn respond(port: &StandIn, matches: &str, status: u16, headers: &[(&str, &str)], body: Value) {
-    port.push_fault(Fault {
-        matches: matches.into(),
-        kind: FaultKind::Respond {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body,
-        },
-    });
-}
 
 fn stand_in_with_entity() -> StandIn {
     let port = StandIn::start();

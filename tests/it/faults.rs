@@ -7,10 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use port_stand_in::{Fault, FaultKind, Options, StandIn};
+use port_stand_in::{FaultKind, Options, StandIn};
 use serde_json::{json, Value};
 
-use crate::support::{assert_spec_clean, lines, Outcome, Step, WORKFLOW_RUN_URL};
+use crate::support::{
+    assert_spec_clean, fault, lines, respond, stand_in_with_run, statuses, Outcome, Step,
+    WORKFLOW_RUN_URL,
+};
 
 const TOKEN: &str = "POST /v1/auth/access_token";
 const UPSERT: &str = "POST /v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_demo";
@@ -18,39 +21,6 @@ const BULK: &str = "POST /v1/blueprints/service/entities/bulk?upsert=true&merge=
 const GET_RUN: &str = "GET /v1/actions/runs/r_demo?version=v2";
 const PATCH_RUN: &str = "PATCH /v1/actions/runs/r_demo";
 const POST_LOG: &str = "POST /v1/actions/runs/r_demo/logs";
-
-fn stand_in_with_run() -> StandIn {
-    let port = StandIn::start();
-    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
-    port
-}
-
-/// Answers the next request whose `METHOD /path` starts with `matches` with `status`.
-fn respond(port: &StandIn, matches: &str, status: u16, headers: &[(&str, &str)], body: Value) {
-    port.push_fault(Fault {
-        matches: matches.into(),
-        kind: FaultKind::Respond {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body,
-        },
-    });
-}
-
-fn fault(port: &StandIn, matches: &str, kind: FaultKind) {
-    port.push_fault(Fault {
-        matches: matches.into(),
-        kind,
-    });
-}
-
-/// The statuses the stand-in answered, in order (0: reset or hung).
-fn statuses(port: &StandIn) -> Vec<u16> {
-    port.requests().iter().map(|r| r.status).collect()
-}
 
 /// An upsert step of entity `payments` in blueprint `service`, tied to `r_demo` by the event,
 /// with short limits.

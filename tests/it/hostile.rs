@@ -3,10 +3,10 @@
 //! could read as a command is one port-action means; the summary shows Port's text as text;
 //! no secret is ever printed.
 
-use port_stand_in::{Fault, FaultKind, StandIn, CLIENT_SECRET};
-use serde_json::{json, Value};
+use port_stand_in::{StandIn, CLIENT_SECRET};
+use serde_json::json;
 
-use crate::support::{Outcome, Step, WORKFLOW_RUN_URL};
+use crate::support::{respond, stand_in_with_run, Outcome, Step, WORKFLOW_RUN_URL};
 
 /// Lines that are workflow commands of both forms, a stop of all commands among them.
 const INJECTED: &str = "\n::error::pwned\n::stop-commands::x\n##[set-output name=a;]b";
@@ -18,23 +18,6 @@ const MARKUP: &str = "<img src=x onerror=alert(1)> [x](javascript:alert(1)) *bol
 const MEANT: &[&str] = &[
     "add-mask", "debug", "error", "warning", "notice", "group", "endgroup",
 ];
-
-fn respond(port: &StandIn, matches: &str, status: u16, body: Value) {
-    port.push_fault(Fault {
-        matches: matches.into(),
-        kind: FaultKind::Respond {
-            status,
-            headers: Vec::new(),
-            body,
-        },
-    });
-}
-
-fn stand_in_with_run() -> StandIn {
-    let port = StandIn::start();
-    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
-    port
-}
 
 /// An upsert of `payments` with debug logging on (so that bodies are printed too), two
 /// attempts at most.
@@ -135,9 +118,16 @@ fn commands_in_a_retried_503_message_are_printed_as_text() {
         &port,
         "POST /v1/blueprints/service/entities",
         503,
+        &[],
         body.clone(),
     );
-    respond(&port, "POST /v1/blueprints/service/entities", 503, body);
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities",
+        503,
+        &[],
+        body,
+    );
     let out = upsert(&port).run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("(attempt 2 of 2)"), "{}", out.stdout);
@@ -159,12 +149,14 @@ fn commands_in_a_proxys_html_error_page_are_printed_as_text() {
         &port,
         "POST /v1/blueprints/service/entities",
         503,
+        &[],
         json!(page),
     );
     respond(
         &port,
         "POST /v1/blueprints/service/entities",
         503,
+        &[],
         json!(page),
     );
     let out = upsert(&port).run();
@@ -188,6 +180,7 @@ fn commands_in_the_id_of_a_created_run_are_printed_as_text() {
         &port,
         "POST /v1/actions/deploy_service/runs",
         201,
+        &[],
         json!({"ok": true, "run": {"id": id, "status": "IN_PROGRESS"}}),
     );
     let out = Step::new(&port)
@@ -220,6 +213,7 @@ fn the_summary_shows_an_upserted_identifier_as_text() {
         &port,
         "POST /v1/blueprints/service/entities",
         201,
+        &[],
         json!({"ok": true, "entity": {"identifier": format!("`{MARKUP}`"), "blueprint": "service"}}),
     );
     let out = upsert(&port).run();
@@ -253,6 +247,7 @@ fn the_summary_shows_ports_error_text_as_text() {
         &port,
         "POST /v1/blueprints/service/entities",
         422,
+        &[],
         json!({"ok": false, "error": "invalid_request", "message": format!("{MARKUP}\n# heading")}),
     );
     let out = upsert(&port).run();

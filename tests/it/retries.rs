@@ -7,18 +7,14 @@
 use port_stand_in::{Fault, FaultKind, Options, StandIn};
 use serde_json::{json, Value};
 
-use crate::support::{assert_spec_clean, lines, Step, WORKFLOW_RUN_URL};
+use crate::support::{
+    assert_spec_clean, lines, stand_in_with_run, statuses, Step, WORKFLOW_RUN_URL,
+};
 
 const TOKEN: &str = "POST /v1/auth/access_token";
 const UPSERT: &str = "POST /v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_demo";
 const BULK: &str = "POST /v1/blueprints/service/entities/bulk?upsert=true&merge=true&run_id=r_demo";
 const POST_LOG: &str = "POST /v1/actions/runs/r_demo/logs";
-
-fn stand_in_with_run() -> StandIn {
-    let port = StandIn::start();
-    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
-    port
-}
 
 /// The next request whose `METHOD /path` starts with `matches` is handled, and its answer lost.
 fn lose_answer(port: &StandIn, matches: &str) {
@@ -26,10 +22,6 @@ fn lose_answer(port: &StandIn, matches: &str) {
         matches: matches.into(),
         kind: FaultKind::ResetAfterHandling,
     });
-}
-
-fn statuses(port: &StandIn) -> Vec<u16> {
-    port.requests().iter().map(|r| r.status).collect()
 }
 
 /// A step with short limits, so that a wrong retry shows within seconds.

@@ -4,13 +4,9 @@
 use port_stand_in::StandIn;
 use serde_json::json;
 
-use crate::support::{assert_spec_clean, lines, Step, JOB_URL, WORKFLOW_RUN_URL};
-
-fn stand_in_with_run() -> StandIn {
-    let port = StandIn::start();
-    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
-    port
-}
+use crate::support::{
+    assert_spec_clean, lines, stand_in_with_run, Step, JOB_URL, WORKFLOW_RUN_URL,
+};
 
 fn patch_body(port: &StandIn) -> serde_json::Value {
     port.requests()

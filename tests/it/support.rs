@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use port_action::runner::parse_github_output;
-use port_stand_in::{StandIn, CLIENT_ID, CLIENT_SECRET};
+use port_stand_in::{Fault, FaultKind, StandIn, CLIENT_ID, CLIENT_SECRET};
 
 /// The numeric job id the runner substitutes for `${{ job.check_run_id }}`.
 pub const JOB_ID: &str = "31415926";
@@ -418,4 +418,48 @@ pub fn lines(stand_in: &StandIn) -> Vec<String> {
 pub fn assert_spec_clean(stand_in: &StandIn) {
     let v = stand_in.spec_violations();
     assert!(v.is_empty(), "requests that Port's spec rejects: {v:#?}");
+}
+
+/// A stand-in holding `r_demo`, the run of the sample event, in progress with the workflow's
+/// URL as its link.
+pub fn stand_in_with_run() -> StandIn {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
+    port
+}
+
+/// The next request whose `METHOD /path` starts with `matches` gets `kind`.
+pub fn fault(port: &StandIn, matches: &str, kind: FaultKind) {
+    port.push_fault(Fault {
+        matches: matches.into(),
+        kind,
+    });
+}
+
+/// Answers the next request whose `METHOD /path` starts with `matches` with `status`.
+pub fn respond(
+    port: &StandIn,
+    matches: &str,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: serde_json::Value,
+) {
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    fault(
+        port,
+        matches,
+        FaultKind::Respond {
+            status,
+            headers,
+            body,
+        },
+    );
+}
+
+/// The statuses the stand-in answered, in order (0: reset or hung).
+pub fn statuses(port: &StandIn) -> Vec<u16> {
+    port.requests().iter().map(|r| r.status).collect()
 }

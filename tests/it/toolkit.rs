@@ -6,13 +6,7 @@ use std::collections::HashSet;
 
 use port_stand_in::{StandIn, CLIENT_SECRET};
 
-use crate::support::{Outcome, Step, WORKFLOW_RUN_URL};
-
-fn stand_in_with_run() -> StandIn {
-    let port = StandIn::start();
-    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
-    port
-}
+use crate::support::{stand_in_with_run, Outcome, Step};
 
 fn upsert(port: &StandIn) -> Step {
     Step::new(port)
