@@ -694,7 +694,13 @@ fn a_read_of_the_run_that_hangs_leaves_time_for_the_status() {
 
 #[test]
 fn an_upsert_that_hangs_still_leaves_time_to_finish_the_run_as_failed() {
-    let port = stand_in_with_run();
+    // Every answer takes 50 ms: a request started at the deadline with what is left of it
+    // (nothing) cannot land; one started within the time kept for the status does.
+    let port = StandIn::start_with(Options {
+        latency: Duration::from_millis(50),
+        ..Options::default()
+    });
+    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
     for _ in 0..3 {
         fault(&port, UPSERT_ROUTE, FaultKind::Hang);
     }
