@@ -44,7 +44,7 @@ struct Batch {
 
 /// An entity Port did not write.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Failure {
+pub struct NotWritten {
     pub index: usize,
     pub identifier: Option<String>,
     pub error: String,
@@ -53,8 +53,8 @@ pub struct Failure {
 
 /// What one batch came to.
 enum BatchResult {
-    /// Written entities as `(index, identifier)`, and failures.
-    Done(Vec<(usize, String)>, Vec<Failure>),
+    /// Written entities as `(index, identifier)`, and the entities not written.
+    Done(Vec<(usize, String)>, Vec<NotWritten>),
     /// Port found the body too large: send the halves.
     Split(Batch, Batch),
 }
@@ -164,7 +164,7 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
 fn prepare(
     entities: Vec<Value>,
     default_blueprint: Option<&str>,
-) -> anyhow::Result<(Vec<Item>, Vec<Failure>)> {
+) -> anyhow::Result<(Vec<Item>, Vec<NotWritten>)> {
     let mut items = Vec::with_capacity(entities.len());
     let mut failures = Vec::new();
     for (index, element) in entities.into_iter().enumerate() {
@@ -188,7 +188,7 @@ fn prepare(
         let body = Value::Object(body);
         let size = serde_json::to_vec(&body)?.len();
         if size > MAX_BATCH_BYTES {
-            failures.push(Failure {
+            failures.push(NotWritten {
                 index,
                 identifier,
                 error: "payload_too_large".into(),
@@ -335,7 +335,7 @@ fn map_answer(batch: &Batch, answer: &Value) -> BatchResult {
                 .and_then(Value::as_str)
                 .unwrap_or("(no message)")
                 .to_string();
-            failed.push(Failure {
+            failed.push(NotWritten {
                 index: item.index,
                 identifier: item.identifier.clone(),
                 error,
@@ -344,7 +344,7 @@ fn map_answer(batch: &Batch, answer: &Value) -> BatchResult {
         }
     }
     for (_, item) in batch.items.iter().enumerate().filter(|(p, _)| !seen[*p]) {
-        failed.push(Failure {
+        failed.push(NotWritten {
             index: item.index,
             identifier: item.identifier.clone(),
             error: "missing_result".into(),
@@ -355,7 +355,7 @@ fn map_answer(batch: &Batch, answer: &Value) -> BatchResult {
 }
 
 /// Every entity of a batch whose request failed as a whole.
-fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<Failure> {
+fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
     let text = e.to_string();
     let (error, message) = match e {
         // "Port API 404 not_found: <message> (<route>, trace id …)" without the code twice.
@@ -370,7 +370,7 @@ fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<Failure> {
     batch
         .items
         .iter()
-        .map(|i| Failure {
+        .map(|i| NotWritten {
             index: i.index,
             identifier: i.identifier.clone(),
             error: error.clone(),

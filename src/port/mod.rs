@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::inputs::Credentials;
 use crate::runner::Console;
 use crate::stop::Stop;
-use retry::{Failure, Repeat};
+use retry::{AttemptFailure, Repeat};
 
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("port-action/", env!("CARGO_PKG_VERSION"));
@@ -306,7 +306,7 @@ impl PortClient {
             );
             let Some(delay) = delay else {
                 return Err(match (failed.failure, repeat) {
-                    (Failure::Interrupted, Repeat::Once) => answer_lost(failed.error, why),
+                    (AttemptFailure::Interrupted, Repeat::Once) => answer_lost(failed.error, why),
                     _ => failed.error,
                 });
             };
@@ -359,17 +359,17 @@ impl PortClient {
             let (failure, detail) = if e.is_connect() && chain.contains("certificate") {
                 let hint = "a TLS-inspecting proxy or a private CA? Give a CA bundle that \
                             includes it in SSL_CERT_FILE";
-                (Failure::Untrusted, format!("{chain} ({hint})"))
+                (AttemptFailure::Untrusted, format!("{chain} ({hint})"))
             } else if e.is_connect() {
-                (Failure::Connect, chain)
+                (AttemptFailure::Connect, chain)
             } else if e.is_timeout() {
                 let within = humantime(self.request_timeout.min(left));
                 let detail = format!(
                     "no answer within {within} (input 'requestTimeout' or the step's 'timeout')"
                 );
-                (Failure::Interrupted, detail)
+                (AttemptFailure::Interrupted, detail)
             } else {
-                (Failure::Interrupted, chain)
+                (AttemptFailure::Interrupted, chain)
             };
             Failed {
                 failure,
@@ -413,7 +413,7 @@ impl PortClient {
         ));
         if status.is_redirection() {
             return Err(Failed {
-                failure: Failure::Status(status.as_u16()),
+                failure: AttemptFailure::Status(status.as_u16()),
                 server_delay: None,
                 error: PortError::Redirect {
                     status: status.as_u16(),
@@ -425,7 +425,7 @@ impl PortClient {
         }
         let Some(bytes) = bytes else {
             return Err(Failed {
-                failure: Failure::TooLarge,
+                failure: AttemptFailure::TooLarge,
                 server_delay: None,
                 error: PortError::TooLarge {
                     method: method.to_string(),
@@ -437,7 +437,7 @@ impl PortClient {
         if !status.is_success() {
             let (code, message) = error::parse_error_body(status.as_u16(), &text);
             return Err(Failed {
-                failure: Failure::Status(status.as_u16()),
+                failure: AttemptFailure::Status(status.as_u16()),
                 server_delay,
                 error: PortError::Api {
                     status: status.as_u16(),
@@ -453,7 +453,7 @@ impl PortClient {
             json!({"ok": true})
         } else {
             serde_json::from_str(&text).map_err(|e| Failed {
-                failure: Failure::Status(status.as_u16()),
+                failure: AttemptFailure::Status(status.as_u16()),
                 server_delay: None,
                 error: PortError::Decode {
                     status: status.as_u16(),
@@ -479,7 +479,7 @@ impl PortClient {
 /// A failed attempt, with what the retry policy needs to know.
 struct Failed {
     error: PortError,
-    failure: Failure,
+    failure: AttemptFailure,
     server_delay: Option<Duration>,
 }
 

@@ -52,7 +52,7 @@ pub enum Repeat {
 
 /// How an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub enum AttemptFailure {
     /// No connection was made (refused, DNS, TLS handshake): Port never saw the request.
     Connect,
     /// The request was sent but no complete answer came in time, or the connection dropped.
@@ -72,14 +72,14 @@ pub fn is_transient_status(status: u16) -> bool {
 }
 
 /// Whether `failure` on a route of kind `repeat` is worth another attempt.
-pub fn should_retry(failure: Failure, repeat: Repeat) -> bool {
+pub fn should_retry(failure: AttemptFailure, repeat: Repeat) -> bool {
     match (failure, repeat) {
-        (Failure::Untrusted | Failure::TooLarge, _) => false,
-        (Failure::Connect, _) => true,
-        (Failure::Interrupted, Repeat::Idempotent) => true,
-        (Failure::Interrupted, Repeat::Once) => false,
-        (Failure::Status(s), Repeat::Idempotent) => is_transient_status(s),
-        (Failure::Status(s), Repeat::Once) => matches!(s, 429 | 503),
+        (AttemptFailure::Untrusted | AttemptFailure::TooLarge, _) => false,
+        (AttemptFailure::Connect, _) => true,
+        (AttemptFailure::Interrupted, Repeat::Idempotent) => true,
+        (AttemptFailure::Interrupted, Repeat::Once) => false,
+        (AttemptFailure::Status(s), Repeat::Idempotent) => is_transient_status(s),
+        (AttemptFailure::Status(s), Repeat::Once) => matches!(s, 429 | 503),
     }
 }
 
@@ -148,7 +148,7 @@ pub fn server_delay(
 pub fn next_delay(
     attempt: u32,
     max_attempts: u32,
-    failure: Failure,
+    failure: AttemptFailure,
     repeat: Repeat,
     server_delay: Option<Duration>,
     left: Duration,
@@ -186,30 +186,39 @@ mod tests {
     #[test]
     fn transient_statuses_are_retried_and_others_are_final() {
         for s in [408, 429, 500, 502, 503, 504] {
-            assert!(should_retry(Failure::Status(s), Repeat::Idempotent), "{s}");
+            assert!(
+                should_retry(AttemptFailure::Status(s), Repeat::Idempotent),
+                "{s}"
+            );
         }
         for s in [400, 401, 403, 404, 409, 413, 422, 501] {
-            assert!(!should_retry(Failure::Status(s), Repeat::Idempotent), "{s}");
+            assert!(
+                !should_retry(AttemptFailure::Status(s), Repeat::Idempotent),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn an_untrusted_certificate_is_final() {
-        assert!(!should_retry(Failure::Untrusted, Repeat::Idempotent));
-        assert!(!should_retry(Failure::Untrusted, Repeat::Once));
-        assert!(!should_retry(Failure::TooLarge, Repeat::Idempotent));
+        assert!(!should_retry(AttemptFailure::Untrusted, Repeat::Idempotent));
+        assert!(!should_retry(AttemptFailure::Untrusted, Repeat::Once));
+        assert!(!should_retry(AttemptFailure::TooLarge, Repeat::Idempotent));
     }
 
     #[test]
     fn a_log_line_is_repeated_only_when_port_cannot_have_taken_it() {
-        assert!(should_retry(Failure::Connect, Repeat::Once));
-        assert!(should_retry(Failure::Status(429), Repeat::Once));
-        assert!(should_retry(Failure::Status(503), Repeat::Once));
-        assert!(!should_retry(Failure::Interrupted, Repeat::Once));
-        assert!(!should_retry(Failure::Status(500), Repeat::Once));
-        assert!(!should_retry(Failure::Status(502), Repeat::Once));
-        assert!(!should_retry(Failure::Status(504), Repeat::Once));
-        assert!(should_retry(Failure::Interrupted, Repeat::Idempotent));
+        assert!(should_retry(AttemptFailure::Connect, Repeat::Once));
+        assert!(should_retry(AttemptFailure::Status(429), Repeat::Once));
+        assert!(should_retry(AttemptFailure::Status(503), Repeat::Once));
+        assert!(!should_retry(AttemptFailure::Interrupted, Repeat::Once));
+        assert!(!should_retry(AttemptFailure::Status(500), Repeat::Once));
+        assert!(!should_retry(AttemptFailure::Status(502), Repeat::Once));
+        assert!(!should_retry(AttemptFailure::Status(504), Repeat::Once));
+        assert!(should_retry(
+            AttemptFailure::Interrupted,
+            Repeat::Idempotent
+        ));
     }
 
     #[test]
@@ -362,7 +371,7 @@ mod tests {
     #[test]
     fn attempts_and_the_deadline_bound_the_retries() {
         let left = Duration::from_secs(60);
-        let f = Failure::Status(503);
+        let f = AttemptFailure::Status(503);
         assert_eq!(
             next_delay(1, 5, f, Repeat::Idempotent, None, left, 0.0),
             Some(Duration::from_millis(500))
@@ -388,7 +397,7 @@ mod tests {
             next_delay(
                 1,
                 5,
-                Failure::Status(404),
+                AttemptFailure::Status(404),
                 Repeat::Idempotent,
                 None,
                 left,

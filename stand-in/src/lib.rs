@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use crate::server::Shared;
-use crate::state::Failure;
+use crate::state::Rejection;
 
 /// The client id the stand-in accepts at `POST /v1/auth/access_token`.
 pub const CLIENT_ID: &str = "stand-in-client-id";
@@ -287,7 +287,7 @@ impl StandIn {
         self.shared.state().reject_entity(
             blueprint,
             identifier,
-            Failure::new(status, error, message),
+            Rejection::new(status, error, message),
         );
     }
 

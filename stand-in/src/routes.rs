@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::search;
 use crate::spec::Matched;
-use crate::state::{Failure, State, WriteMode};
+use crate::state::{Rejection, State, WriteMode};
 use crate::{CLIENT_ID, CLIENT_SECRET};
 
 /// A status and a JSON body.
@@ -29,8 +29,8 @@ impl Reply {
     }
 }
 
-impl From<Failure> for Reply {
-    fn from(f: Failure) -> Reply {
+impl From<Rejection> for Reply {
+    fn from(f: Rejection) -> Reply {
         Reply::error(f.status, &f.error, f.message)
     }
 }
@@ -118,11 +118,11 @@ pub(crate) fn access_token(state: &mut State, body: Option<&Value>, ttl_secs: u6
 pub(crate) fn dispatch(state: &mut State, call: &Call) -> Reply {
     match handle(state, call) {
         Ok(reply) => reply,
-        Err(failure) => failure.into(),
+        Err(rejection) => rejection.into(),
     }
 }
 
-fn handle(state: &mut State, call: &Call) -> Result<Reply, Failure> {
+fn handle(state: &mut State, call: &Call) -> Result<Reply, Rejection> {
     let m = call.matched;
     let bp = m.param("blueprint_identifier");
     let run_id = call.first("run_id");

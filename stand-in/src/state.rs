@@ -12,17 +12,18 @@ use serde_json::{json, Map, Value};
 use crate::search;
 use crate::{Fault, Recorded, CLIENT_ID};
 
-/// A failed operation, answered as `{"ok":false,"error","message"}`.
+/// Port refusing an operation (an unknown run, an invalid body, an entity a test set up to be
+/// rejected), answered as `{"ok":false,"error","message"}`.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Failure {
+pub(crate) struct Rejection {
     pub status: u16,
     pub error: String,
     pub message: String,
 }
 
-impl Failure {
-    pub fn new(status: u16, error: &str, message: impl Into<String>) -> Failure {
-        Failure {
+impl Rejection {
+    pub fn new(status: u16, error: &str, message: impl Into<String>) -> Rejection {
+        Rejection {
             status,
             error: error.to_string(),
             message: message.into(),
@@ -56,7 +57,7 @@ pub(crate) struct State {
     run_meta: HashMap<String, RunMeta>,
     logs: HashMap<String, Vec<Value>>,
     finish_created_runs: Option<(u32, String)>,
-    rejections: HashMap<(String, String), Failure>,
+    rejections: HashMap<(String, String), Rejection>,
     pub faults: VecDeque<Fault>,
     pub requests: Vec<(u64, Recorded)>,
     pub violations: Vec<String>,
@@ -94,20 +95,20 @@ pub(crate) fn random_id(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
-fn run_not_found(id: &str) -> Failure {
-    Failure::new(404, "not_found", format!("Run with id \"{id}\" not found"))
+fn run_not_found(id: &str) -> Rejection {
+    Rejection::new(404, "not_found", format!("Run with id \"{id}\" not found"))
 }
 
-fn entity_not_found(blueprint: &str, id: &str) -> Failure {
-    Failure::new(
+fn entity_not_found(blueprint: &str, id: &str) -> Rejection {
+    Rejection::new(
         404,
         "not_found",
         format!("Entity with identifier \"{id}\" not found in blueprint \"{blueprint}\""),
     )
 }
 
-fn blueprint_not_found(blueprint: &str) -> Failure {
-    Failure::new(
+fn blueprint_not_found(blueprint: &str) -> Rejection {
+    Rejection::new(
         404,
         "not_found",
         format!("Blueprint with identifier \"{blueprint}\" was not found"),
@@ -216,7 +217,7 @@ impl State {
 
     /// `GET /v1/actions/runs/{id}`. A run created through the API may finish here, after the
     /// configured number of reads.
-    pub fn get_run(&mut self, id: &str) -> Result<Value, Failure> {
+    pub fn get_run(&mut self, id: &str) -> Result<Value, Rejection> {
         let meta = self.run_meta.entry(id.to_string()).or_default();
         let run = self.runs.get_mut(id).ok_or_else(|| run_not_found(id))?;
         if let (true, Some((after, status))) = (meta.created_by_api, &self.finish_created_runs) {
@@ -257,12 +258,12 @@ impl State {
     }
 
     /// `PATCH /v1/actions/runs/{id}`: every key sent replaces the stored one.
-    pub fn patch_run(&mut self, id: &str, body: &Value) -> Result<Value, Failure> {
+    pub fn patch_run(&mut self, id: &str, body: &Value) -> Result<Value, Rejection> {
         let run = self.runs.get_mut(id).ok_or_else(|| run_not_found(id))?;
         let synchronized =
             run["synchronized"] == Value::Bool(true) || run["payload"]["synchronized"] == true;
         if body.get("status").is_some() && synchronized {
-            return Err(Failure::new(
+            return Err(Rejection::new(
                 422,
                 "run_synchronized_error",
                 "Cannot manually change status of a synchronized action run",
@@ -290,10 +291,10 @@ impl State {
 
     /// `POST /v1/actions/runs/{id}/logs`. An ended run is 422 `run_exhausted`, as the spec with
     /// error codes lists it for this route (a 422 is declared by the current spec too).
-    pub fn add_log(&mut self, id: &str, body: &Value) -> Result<Value, Failure> {
+    pub fn add_log(&mut self, id: &str, body: &Value) -> Result<Value, Rejection> {
         let run = self.runs.get_mut(id).ok_or_else(|| run_not_found(id))?;
         if is_ended(run["status"].as_str().unwrap_or_default()) {
-            return Err(Failure::new(
+            return Err(Rejection::new(
                 422,
                 "run_exhausted",
                 "Action run already finished execution",
@@ -349,11 +350,11 @@ impl State {
     /// on the entity routes (POST, PATCH and PUT of an entity). The bulk route, newer, lists no
     /// error codes; it is taken to run the same check. The current spec lists no 400 on either
     /// route, so the answer is checked against the route's error shape.
-    pub fn check_run_for_write(&self, run_id: Option<&str>) -> Result<(), Failure> {
+    pub fn check_run_for_write(&self, run_id: Option<&str>) -> Result<(), Rejection> {
         let Some(id) = run_id else { return Ok(()) };
         let run = self.runs.get(id).ok_or_else(|| run_not_found(id))?;
         if run["status"] != "IN_PROGRESS" {
-            return Err(Failure::new(
+            return Err(Rejection::new(
                 400,
                 "run_exhausted",
                 "Action run has already finished execution",
@@ -364,12 +365,12 @@ impl State {
 
     // ---- entities ----
 
-    pub fn reject_entity(&mut self, blueprint: &str, id: &str, failure: Failure) {
+    pub fn reject_entity(&mut self, blueprint: &str, id: &str, rejection: Rejection) {
         self.rejections
-            .insert((blueprint.to_string(), id.to_string()), failure);
+            .insert((blueprint.to_string(), id.to_string()), rejection);
     }
 
-    fn rejection(&self, blueprint: &str, id: &str) -> Result<(), Failure> {
+    fn rejection(&self, blueprint: &str, id: &str) -> Result<(), Rejection> {
         match self
             .rejections
             .get(&(blueprint.to_string(), id.to_string()))
@@ -394,7 +395,7 @@ impl State {
 
     /// Entity writes name a blueprint the organization has; Port answers 404 `not_found`
     /// otherwise (the spec's 404 "A resource with the provided identifier was not found").
-    pub fn check_blueprint_for_write(&self, blueprint: &str) -> Result<(), Failure> {
+    pub fn check_blueprint_for_write(&self, blueprint: &str) -> Result<(), Rejection> {
         if self.has_blueprint(blueprint) {
             Ok(())
         } else {
@@ -516,18 +517,18 @@ impl State {
         &self,
         blueprint: &str,
         input: &Value,
-    ) -> Result<Option<String>, Failure> {
+    ) -> Result<Option<String>, Rejection> {
         match &input["identifier"] {
             Value::String(id) => Ok(Some(id.clone())),
             query @ Value::Object(_) => {
                 for entity in self.entities(blueprint) {
                     if search::matches(&entity, query)
-                        .map_err(|m| Failure::new(422, "invalid_request", m))?
+                        .map_err(|m| Rejection::new(422, "invalid_request", m))?
                     {
                         return Ok(entity["identifier"].as_str().map(str::to_string));
                     }
                 }
-                Err(Failure::new(
+                Err(Rejection::new(
                     404,
                     "not_found",
                     format!("No entity of blueprint \"{blueprint}\" matches the identifier query"),
@@ -543,14 +544,14 @@ impl State {
         blueprint: &str,
         input: &Value,
         mode: WriteMode,
-    ) -> Result<(Value, bool), Failure> {
+    ) -> Result<(Value, bool), Rejection> {
         let id = self.resolve_identifier(blueprint, input)?;
         if let Some(id) = &id {
             self.rejection(blueprint, id)?;
         }
         let existing = id.as_deref().and_then(|id| self.entity(blueprint, id));
         if existing.is_some() && !mode.upsert {
-            return Err(Failure::new(
+            return Err(Rejection::new(
                 409,
                 "identifier_taken",
                 format!(
@@ -578,7 +579,7 @@ impl State {
     }
 
     /// `GET /v1/blueprints/{bp}/entities/{id}`.
-    pub fn get_entity(&self, blueprint: &str, id: &str) -> Result<Value, Failure> {
+    pub fn get_entity(&self, blueprint: &str, id: &str) -> Result<Value, Rejection> {
         let Some(entities) = self.blueprints.get(blueprint) else {
             return Err(match &self.declared_blueprints {
                 Some(declared) if declared.contains(blueprint) => entity_not_found(blueprint, id),
@@ -620,14 +621,14 @@ impl State {
         blueprint: &str,
         id: &str,
         delete_dependents: bool,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), Rejection> {
         self.get_entity(blueprint, id)?;
         self.rejection(blueprint, id)?;
         let key = (blueprint.to_string(), id.to_string());
         let dependents = self.dependents(id, &key);
         if !dependents.is_empty() && !delete_dependents {
             let names: Vec<String> = dependents.iter().map(|(b, e)| format!("{b}/{e}")).collect();
-            return Err(Failure::new(
+            return Err(Rejection::new(
                 403,
                 "has_dependents",
                 format!(
@@ -650,11 +651,13 @@ impl State {
     }
 
     /// Every entity, in every blueprint, matching a search query.
-    pub fn search(&self, query: &Value) -> Result<Vec<Value>, Failure> {
+    pub fn search(&self, query: &Value) -> Result<Vec<Value>, Rejection> {
         let mut out = Vec::new();
         for entities in self.blueprints.values() {
             for e in entities.values() {
-                if search::matches(e, query).map_err(|m| Failure::new(422, "invalid_request", m))? {
+                if search::matches(e, query)
+                    .map_err(|m| Rejection::new(422, "invalid_request", m))?
+                {
                     out.push(e.clone());
                 }
             }
