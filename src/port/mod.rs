@@ -7,7 +7,6 @@ pub mod retry;
 
 pub use error::PortError;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -40,7 +39,6 @@ pub struct PortClient {
     credentials: Credentials,
     token: tokio::sync::Mutex<Option<String>>,
     console: Arc<Console>,
-    sent: AtomicUsize,
     request_timeout: Duration,
     max_attempts: u32,
     /// The step's deadline: no request is started, and no retry waited for, past it.
@@ -95,23 +93,12 @@ impl PortClient {
             credentials,
             token: tokio::sync::Mutex::new(None),
             console,
-            sent: AtomicUsize::new(0),
             request_timeout: limits.request_timeout,
             max_attempts: limits.max_attempts.max(1),
             deadline: limits.deadline,
             work_deadline: limits.work_deadline.min(limits.deadline),
             stop: limits.stop,
         })
-    }
-
-    /// The step's deadline, after which [`PortClient::call`] sends nothing.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// Requests sent so far, the token request included.
-    pub fn requests_sent(&self) -> usize {
-        self.sent.load(Ordering::Relaxed)
     }
 
     /// The URL of `/v1/<segments…>?<query>`, each segment percent-encoded.
@@ -351,7 +338,6 @@ impl PortClient {
             req = req.json(b);
         }
         let started = Instant::now();
-        self.sent.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| {
             // reqwest's message names the URL, user info included; the error names it below.
             let e = e.without_url();
@@ -1027,7 +1013,6 @@ mod tests {
             "{e:?}"
         );
         assert_eq!(port.requests().len(), 0, "not even the token request");
-        assert_eq!(c.requests_sent(), 0);
     }
 
     #[test]
@@ -1063,7 +1048,6 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, PortError::Deadline { .. }), "{e:?}");
         assert_eq!(port.requests().len(), 0);
-        assert_eq!(c.deadline(), c.deadline);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Workflow commands on stdout: annotations, groups, debug lines and masks.
+//! Workflow commands on stdout: annotations, groups and masks.
 //!
 //! The runner reads a container action's stdout line by line (a line ends at `\n`, `\r` or
 //! `\r\n`) and reads a line as a workflow command in two forms: `::name props::data` once
@@ -28,8 +28,6 @@ const MIN_REDACTED_LEN: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     AddMask,
-    Debug,
-    Notice,
     Warning,
     Error,
     Group,
@@ -41,8 +39,6 @@ impl Command {
     pub fn name(self) -> &'static str {
         match self {
             Command::AddMask => "add-mask",
-            Command::Debug => "debug",
-            Command::Notice => "notice",
             Command::Warning => "warning",
             Command::Error => "error",
             Command::Group => "group",
@@ -200,16 +196,6 @@ impl Console {
             text.push('\n');
         }
         self.write(&text);
-    }
-    /// `::debug::`, printed only when debug logging is on.
-    pub fn debug(&self, message: &str) {
-        if self.debug {
-            self.command(Command::Debug, None, message);
-        }
-    }
-    /// `::notice title=…::`.
-    pub fn notice(&self, title: Option<&str>, message: &str) {
-        self.command(Command::Notice, title, message);
     }
     /// `::warning title=…::`.
     pub fn warning(&self, title: Option<&str>, message: &str) {
@@ -423,37 +409,15 @@ mod tests {
     #[test]
     fn annotations_with_and_without_titles() {
         let (console, out) = Console::capturing(false);
-        console.notice(None, "plain");
         console.warning(Some("Port: entity, run"), "50% of\nthe runs");
         console.error(Some(""), "failed");
         console.error(Some("Port API"), "401: bad credentials");
         assert_eq!(
             out.lines(),
             [
-                "::notice::plain",
                 "::warning title=Port%3A entity%2C run::50%25 of%0Athe runs",
                 "::error::failed",
                 "::error title=Port API::401: bad credentials",
-            ]
-        );
-    }
-
-    #[test]
-    fn debug_only_when_on() {
-        let (quiet, out) = Console::capturing(false);
-        quiet.debug("request body");
-        assert!(!quiet.is_debug());
-        assert_eq!(out.text(), "");
-
-        let (verbose, out) = Console::capturing(true);
-        verbose.add_mask("secret-1");
-        verbose.debug("body: {\"token\":\"secret-1\"}\nend");
-        assert!(verbose.is_debug());
-        assert_eq!(
-            out.lines(),
-            [
-                "::add-mask::secret-1",
-                "::debug::body: {\"token\":\"***\"}%0Aend"
             ]
         );
     }
@@ -611,13 +575,11 @@ mod tests {
             let (console, out) = Console::capturing(true);
             console.error(Some(&title), &message);
             console.warning(Some(&title), &message);
-            console.notice(None, &message);
-            console.debug(&message);
             console.group(&message);
             console.end_group();
             let lines = out.lines();
             // One line per command, whatever the text holds.
-            prop_assert_eq!(lines.len(), 6, "{:?}", lines);
+            prop_assert_eq!(lines.len(), 4, "{:?}", lines);
             // The runner trims the properties, so a title's trailing white space is lost
             // (but for line breaks, which are escaped).
             let shown_title =
@@ -630,8 +592,6 @@ mod tests {
             let expected = [
                 ("error", titled.clone(), message.clone()),
                 ("warning", titled, message.clone()),
-                ("notice", vec![], message.clone()),
-                ("debug", vec![], message.clone()),
                 ("group", vec![], message.clone()),
                 ("endgroup", vec![], String::new()),
             ];

@@ -6,8 +6,8 @@ mod console;
 mod files;
 pub mod markdown;
 
-pub use console::{escape_data, escape_property, neutralise, Command, Console};
-pub use files::{parse_github_output, random_delimiter, Outputs, StepSummary};
+pub use console::Console;
+pub use files::{parse_github_output, Outputs, StepSummary};
 
 use crate::Env;
 
@@ -24,8 +24,6 @@ pub struct JobContext {
     pub run_attempt: Option<String>,
     /// `GITHUB_JOB`: the job's key in the workflow YAML.
     pub job: Option<String>,
-    /// `GITHUB_WORKFLOW`.
-    pub workflow: Option<String>,
     /// `GITHUB_EVENT_NAME`.
     pub event_name: Option<String>,
     /// `GITHUB_EVENT_PATH`.
@@ -56,7 +54,6 @@ impl JobContext {
             run_id: get("GITHUB_RUN_ID"),
             run_attempt: get("GITHUB_RUN_ATTEMPT"),
             job: get("GITHUB_JOB"),
-            workflow: get("GITHUB_WORKFLOW"),
             event_name: get("GITHUB_EVENT_NAME"),
             event_path: get("GITHUB_EVENT_PATH"),
             output_path: get("GITHUB_OUTPUT"),
