@@ -309,8 +309,8 @@ impl PortClient {
         }
     }
 
-    /// One HTTP exchange, given `left` (more than zero) to finish: logs it, reads at most
-    /// [`MAX_ANSWER_BYTES`] of the answer, decodes it, turns error statuses into [`PortError`].
+    /// One HTTP exchange, given `left` (more than zero) to finish: logs it and judges Port's
+    /// answer (see [`judge_answer`]).
     async fn send(
         &self,
         left: Duration,
@@ -319,55 +319,48 @@ impl PortClient {
         body: Option<&Value>,
         token: Option<&str>,
     ) -> Result<(u16, Value), Failed> {
-        let path = url.path().to_string();
         let shown = match url.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
         };
         if let Some(b) = body {
             self.debug_json(&format!("{method} {shown}"), b);
         }
+        let timeout = self.request_timeout.min(left);
+        let started = Instant::now();
+        let answer = self
+            .fetch(timeout, &method, url, body, token)
+            .await
+            .map_err(|e| transport_failure(e, &method, url, timeout))?;
+        self.console.info(&format!(
+            "{method} {shown} → {} ({} ms)",
+            answer.status.as_u16(),
+            started.elapsed().as_millis()
+        ));
+        judge_answer(&method, url.path(), answer)
+    }
+
+    /// Sends the request and reads Port's answer as it came: the headers the client uses, and
+    /// at most [`MAX_ANSWER_BYTES`] of the body. A redirect's body is not read.
+    async fn fetch(
+        &self,
+        timeout: Duration,
+        method: &Method,
+        url: &Url,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Result<RawAnswer, reqwest::Error> {
         let mut req = self
             .http
             .request(method.clone(), url.clone())
-            .timeout(self.request_timeout.min(left));
+            .timeout(timeout);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let started = Instant::now();
-        let transport = |e: reqwest::Error| {
-            // reqwest's message names the URL, user info included; the error names it below.
-            let e = e.without_url();
-            let chain = error_chain(&e);
-            let (failure, detail) = if e.is_connect() && chain.contains("certificate") {
-                let hint = "a TLS-inspecting proxy or a private CA? Give a CA bundle that \
-                            includes it in SSL_CERT_FILE";
-                (AttemptFailure::Untrusted, format!("{chain} ({hint})"))
-            } else if e.is_connect() {
-                (AttemptFailure::Connect, chain)
-            } else if e.is_timeout() {
-                let within = humantime(self.request_timeout.min(left));
-                let detail = format!(
-                    "no answer within {within} (input 'requestTimeout' or the step's 'timeout')"
-                );
-                (AttemptFailure::Interrupted, detail)
-            } else {
-                (AttemptFailure::Interrupted, chain)
-            };
-            Failed {
-                failure,
-                server_delay: None,
-                error: PortError::Transport {
-                    method: method.to_string(),
-                    url: shown_url(url),
-                    detail,
-                },
-            }
-        };
-        let mut resp = req.send().await.map_err(transport)?;
+        let mut resp = req.send().await?;
         let status = resp.status();
         let header = |name: &str| {
             resp.headers()
@@ -386,70 +379,19 @@ impl PortClient {
             .headers()
             .get(reqwest::header::LOCATION)
             .map(|v| shown_location(v.as_bytes()));
-        let bytes = if status.is_redirection() {
+        let body = if status.is_redirection() {
             // Not followed, so not read either.
             Some(Vec::new())
         } else {
-            read_capped(&mut resp).await.map_err(transport)?
+            read_capped(&mut resp).await?
         };
-        self.console.info(&format!(
-            "{method} {shown} → {} ({} ms)",
-            status.as_u16(),
-            started.elapsed().as_millis()
-        ));
-        if status.is_redirection() {
-            return Err(Failed {
-                failure: AttemptFailure::Status(status.as_u16()),
-                server_delay: None,
-                error: PortError::Redirect {
-                    status: status.as_u16(),
-                    method: method.to_string(),
-                    path,
-                    location,
-                },
-            });
-        }
-        let Some(bytes) = bytes else {
-            return Err(Failed {
-                failure: AttemptFailure::TooLarge,
-                server_delay: None,
-                error: PortError::TooLarge {
-                    method: method.to_string(),
-                    path,
-                },
-            });
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        if !status.is_success() {
-            let (code, message) = error::parse_error_body(status.as_u16(), &text);
-            return Err(Failed {
-                failure: AttemptFailure::Status(status.as_u16()),
-                server_delay,
-                error: PortError::Api {
-                    status: status.as_u16(),
-                    code,
-                    message,
-                    method: method.to_string(),
-                    path,
-                    trace_id,
-                },
-            });
-        }
-        let value = if text.trim().is_empty() && status == StatusCode::NO_CONTENT {
-            json!({"ok": true})
-        } else {
-            serde_json::from_str(&text).map_err(|e| Failed {
-                failure: AttemptFailure::Status(status.as_u16()),
-                server_delay: None,
-                error: PortError::Decode {
-                    status: status.as_u16(),
-                    method: method.to_string(),
-                    path: path.clone(),
-                    detail: format!("not JSON ({e})"),
-                },
-            })?
-        };
-        Ok((status.as_u16(), value))
+        Ok(RawAnswer {
+            status,
+            trace_id,
+            server_delay,
+            location,
+            body,
+        })
     }
 
     /// With debug logging on, a JSON body in a collapsed group, credentials redacted.
@@ -463,10 +405,227 @@ impl PortClient {
 }
 
 /// A failed attempt, with what the retry policy needs to know.
+#[derive(Debug)]
 struct Failed {
     error: PortError,
     failure: AttemptFailure,
     server_delay: Option<Duration>,
+}
+
+/// Port's answer to one request, read but not yet judged.
+struct RawAnswer {
+    status: StatusCode,
+    /// `x-trace-id`, which Port's support asks for.
+    trace_id: Option<String>,
+    /// The wait Port asked for (`Retry-After`, `X-RateLimit-Reset`), capped.
+    server_delay: Option<Duration>,
+    /// The `Location` header, as [`shown_location`] shows it.
+    location: Option<String>,
+    /// The body; `None` when it was larger than [`MAX_ANSWER_BYTES`].
+    body: Option<Vec<u8>>,
+}
+
+/// A request that got no complete answer: how it failed, for the retry policy, and in words.
+/// `timeout` is the time the request was given.
+fn transport_failure(e: reqwest::Error, method: &Method, url: &Url, timeout: Duration) -> Failed {
+    // reqwest's message names the URL, user info included; the error names it below.
+    let e = e.without_url();
+    let chain = error_chain(&e);
+    let (failure, detail) = if e.is_connect() && chain.contains("certificate") {
+        let hint = "a TLS-inspecting proxy or a private CA? Give a CA bundle that \
+                    includes it in SSL_CERT_FILE";
+        (AttemptFailure::Untrusted, format!("{chain} ({hint})"))
+    } else if e.is_connect() {
+        (AttemptFailure::Connect, chain)
+    } else if e.is_timeout() {
+        let within = humantime(timeout);
+        let detail =
+            format!("no answer within {within} (input 'requestTimeout' or the step's 'timeout')");
+        (AttemptFailure::Interrupted, detail)
+    } else {
+        (AttemptFailure::Interrupted, chain)
+    };
+    Failed {
+        failure,
+        server_delay: None,
+        error: PortError::Transport {
+            method: method.to_string(),
+            url: shown_url(url),
+            detail,
+        },
+    }
+}
+
+/// What Port's answer to `method path` comes to: its status and JSON body, or the error a
+/// redirect, an oversized body, an error status or a body that is not JSON is.
+// The error is as large as the one `send` returns (clippy does not weigh async functions), and
+// is moved once per attempt: boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
+fn judge_answer(method: &Method, path: &str, answer: RawAnswer) -> Result<(u16, Value), Failed> {
+    let status = answer.status;
+    if status.is_redirection() {
+        return Err(Failed {
+            failure: AttemptFailure::Status(status.as_u16()),
+            server_delay: None,
+            error: PortError::Redirect {
+                status: status.as_u16(),
+                method: method.to_string(),
+                path: path.to_string(),
+                location: answer.location,
+            },
+        });
+    }
+    let Some(bytes) = answer.body else {
+        return Err(Failed {
+            failure: AttemptFailure::TooLarge,
+            server_delay: None,
+            error: PortError::TooLarge {
+                method: method.to_string(),
+                path: path.to_string(),
+            },
+        });
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if !status.is_success() {
+        let (code, message) = error::parse_error_body(status.as_u16(), &text);
+        return Err(Failed {
+            failure: AttemptFailure::Status(status.as_u16()),
+            server_delay: answer.server_delay,
+            error: PortError::Api {
+                status: status.as_u16(),
+                code,
+                message,
+                method: method.to_string(),
+                path: path.to_string(),
+                trace_id: answer.trace_id,
+            },
+        });
+    }
+    let value = if text.trim().is_empty() && status == StatusCode::NO_CONTENT {
+        json!({"ok": true})
+    } else {
+        serde_json::from_str(&text).map_err(|e| Failed {
+            failure: AttemptFailure::Status(status.as_u16()),
+            server_delay: None,
+            error: PortError::Decode {
+                status: status.as_u16(),
+                method: method.to_string(),
+                path: path.to_string(),
+                detail: format!("not JSON ({e})"),
+            },
+        })?
+    };
+    Ok((status.as_u16(), value))
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    fn answer(status: u16, body: Option<&str>) -> RawAnswer {
+        RawAnswer {
+            status: StatusCode::from_u16(status).unwrap(),
+            trace_id: Some("t-1".to_string()),
+            server_delay: Some(Duration::from_secs(2)),
+            location: None,
+            body: body.map(|b| b.as_bytes().to_vec()),
+        }
+    }
+
+    const PATH: &str = "/v1/blueprints/svc/entities";
+
+    fn judged(answer: RawAnswer) -> (u16, Value) {
+        match judge_answer(&Method::POST, PATH, answer) {
+            Ok(ok) => ok,
+            Err(failed) => panic!("judged a failure: {failed:?}"),
+        }
+    }
+
+    fn failed(answer: RawAnswer) -> Failed {
+        match judge_answer(&Method::POST, PATH, answer) {
+            Ok(ok) => panic!("judged a success: {ok:?}"),
+            Err(failed) => failed,
+        }
+    }
+
+    #[test]
+    fn an_empty_204_is_ok_and_a_json_body_is_read() {
+        assert_eq!(judged(answer(204, Some(" \n"))), (204, json!({"ok": true})));
+        assert_eq!(
+            judged(answer(
+                200,
+                Some(r#"{"ok":true,"entity":{"identifier":"a"}}"#)
+            )),
+            (200, json!({"ok": true, "entity": {"identifier": "a"}}))
+        );
+    }
+
+    #[test]
+    fn a_redirect_is_an_error_naming_where_it_pointed() {
+        let mut a = answer(302, Some(""));
+        a.location = Some("https://elsewhere.example/login".to_string());
+        let f = failed(a);
+        assert_eq!(f.failure, AttemptFailure::Status(302));
+        assert_eq!(f.server_delay, None);
+        assert_eq!(
+            f.error.to_string(),
+            "Port API 302: POST /v1/blueprints/svc/entities was redirected to \
+             https://elsewhere.example/login; port-action follows no redirects (check input \
+             'baseUrl')"
+        );
+    }
+
+    #[test]
+    fn an_error_status_carries_ports_code_message_trace_id_and_wait() {
+        let f = failed(answer(
+            422,
+            Some(r#"{"ok":false,"error":"invalid_request","message":"bad title"}"#),
+        ));
+        assert_eq!(f.failure, AttemptFailure::Status(422));
+        assert_eq!(f.server_delay, Some(Duration::from_secs(2)));
+        assert_eq!(
+            f.error.to_string(),
+            "Port API 422 invalid_request: bad title (POST /v1/blueprints/svc/entities, \
+             trace id t-1)"
+        );
+    }
+
+    #[test]
+    fn an_oversized_answer_is_too_large_whatever_its_status() {
+        for status in [200, 500] {
+            let f = failed(answer(status, None));
+            assert_eq!(f.failure, AttemptFailure::TooLarge, "{status}");
+            assert_eq!(f.server_delay, None);
+            assert_eq!(
+                f.error.to_string(),
+                "Port's answer to POST /v1/blueprints/svc/entities was larger than 32 MiB; \
+                 port-action reads no more than that"
+            );
+        }
+    }
+
+    #[test]
+    fn a_success_that_is_not_json_is_a_decode_error() {
+        for body in ["<html>hi</html>", ""] {
+            let f = failed(answer(200, Some(body)));
+            assert_eq!(f.failure, AttemptFailure::Status(200));
+            assert_eq!(f.server_delay, None);
+            assert!(
+                matches!(&f.error, PortError::Decode { status: 200, detail, .. }
+                    if detail.starts_with("not JSON (")),
+                "{:?}",
+                f.error
+            );
+            assert!(
+                f.error.to_string().starts_with(
+                    "Port answered POST /v1/blueprints/svc/entities with 200 but an unexpected \
+                     body: not JSON ("
+                ),
+                "{}",
+                f.error
+            );
+        }
+    }
 }
 
 /// A request that may be sent again.
