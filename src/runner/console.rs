@@ -187,7 +187,7 @@ impl Console {
         out
     }
     /// A plain log line. A multi-line message is printed line by line, each line
-    /// [neutralised](neutralise) so that none can be read as a workflow command.
+    /// neutralised (`neutralise`) so that none can be read as a workflow command.
     pub fn info(&self, message: &str) {
         let redacted = self.redact(message);
         let mut text = String::with_capacity(redacted.len() + 1);
