@@ -128,8 +128,9 @@ pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()
 /// `failOnError: true`, read as it is given: it decides how an error is reported even when
 /// the inputs could not be read.
 fn fails_on_error(env: &Env) -> bool {
+    // The spellings `@actions/core`'s getBooleanInput takes as true, as the input's parser.
     env.get("INPUT_FAILONERROR")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        .is_some_and(|v| matches!(v.trim(), "true" | "True" | "TRUE"))
 }
 
 async fn run_step(

@@ -5,7 +5,7 @@
 //! `$GITHUB_STATE`. The post stage, after every other step of the job, receives that state as
 //! `STATE_*` variables and the job's status in the `jobStatus` input (whose default,
 //! `${{ job.status }}`, the runner evaluates again at post time), and finishes the run from it.
-//! Both stages go through the same report as every other step ([`super::run::report`]): the
+//! Both stages go through the same report as every other step (`run::report`): the
 //! log line first, then one PATCH with the union of links, within the step's deadlines.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
