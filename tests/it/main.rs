@@ -11,5 +11,6 @@ mod failures;
 mod faults;
 mod fuzz;
 mod network;
+mod release;
 mod runs;
 mod workflow;
