@@ -211,12 +211,14 @@ fn a_reference_the_rewrite_cannot_pin_fails_the_release_and_writes_nothing() {
 }
 
 #[test]
-fn a_job_that_calls_a_reusable_workflow_of_the_action_is_pinned_too() {
+fn the_track_action_and_the_reusable_workflows_called_from_a_reusable_workflow_are_pinned_too() {
     let mut files = release_files();
     files.push((
         ".github/workflows/chained.yml".into(),
         "on: [workflow_call]\njobs:\n  report:\n    \
-         uses: getport-community/port-action/.github/workflows/report-run-status.yml@v1 # ok\n"
+         uses: getport-community/port-action/.github/workflows/report-run-status.yml@v1 # ok\n  \
+         track:\n    runs-on: ubuntu-latest\n    steps:\n      \
+         - uses: \"getport-community/port-action/track@v1\"\n"
             .into(),
     ));
     let dir = tempfile::tempdir().unwrap();
@@ -225,11 +227,14 @@ fn a_job_that_calls_a_reusable_workflow_of_the_action_is_pinned_too() {
     assert!(ok, "{printed}");
     let chained =
         std::fs::read_to_string(dir.path().join(".github/workflows/chained.yml")).unwrap();
-    assert!(
-        chained.contains(&format!(
-            "    uses: getport-community/port-action/.github/workflows/report-run-status.yml@v{VERSION} # ok\n"
-        )),
-        "{chained}"
+    assert_eq!(
+        chained,
+        format!(
+            "on: [workflow_call]\njobs:\n  report:\n    \
+             uses: getport-community/port-action/.github/workflows/report-run-status.yml@v{VERSION} # ok\n  \
+             track:\n    runs-on: ubuntu-latest\n    steps:\n      \
+             - uses: \"getport-community/port-action/track@v{VERSION}\"\n"
+        )
     );
 }
 
