@@ -1,10 +1,9 @@
 # port-action: a static musl binary alone in a scratch image.
 #
-# The builder is pinned by version tag here. .github/workflows/release.yml
-# resolves that tag to its digest and builds with
-# `--build-arg RUST_IMAGE=rust:<tag>@sha256:<digest>` (recorded in the release
-# notes and the image's provenance); the published action runs the resulting
-# image by digest.
+# The builder is pinned by version tag here (where Dependabot updates it).
+# .github/workflows/release.yml resolves that tag to its digest and builds with
+# `rust:<tag>@sha256:<digest>` (recorded in the release notes and the image's
+# provenance); the published action runs the resulting image by digest.
 #
 # The builder always runs on the build machine's own architecture
 # (BUILDPLATFORM) and cross-compiles for the image's (TARGETARCH): an arm64
@@ -18,9 +17,7 @@
 # TARGETARCH is set by BuildKit; a classic `docker build` leaves it empty, and
 # the builder's own architecture is the right one then.
 
-ARG RUST_IMAGE=rust:1.95-bookworm
-
-FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS builder
+FROM --platform=$BUILDPLATFORM rust:1.95-bookworm AS builder
 ARG TARGETARCH
 
 # Not version-pinned: Debian replaces versions on point releases, which would
