@@ -963,7 +963,7 @@ pub fn entity_url(api_base: &str, blueprint: &str, identifier: &str) -> String {
 /// `5m`, `30s`, `1m30s`, `0.5s`.
 pub fn humantime(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms < 10_000 && ms % 1000 != 0 {
+    if ms < 10_000 && !ms.is_multiple_of(1000) {
         return format!("{:.1}s", d.as_secs_f64());
     }
     let s = d.as_secs();

@@ -13,6 +13,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod network;
+mod release;
 mod retries;
 mod run_ids;
 mod runs;
