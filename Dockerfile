@@ -50,11 +50,16 @@ RUN set -eu; \
     fi; \
     rustup target add "$target"; \
     cargo build --release --locked --target "$target" -p port-action; \
-    cp "target/$target/release/port-action" /port-action
+    mkdir /out; \
+    cp "target/$target/release/port-action" /out/port-action; \
+    ln -s port-action /out/port-action-post
 
 FROM scratch
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=builder /port-action /port-action
+# /port-action-post is a link to /port-action: the post stage of track/action.yml starts the
+# binary by that name (the runner gives it the same arguments as the main stage). Copying the
+# folder keeps the link a link.
+COPY --from=builder /out/ /
 # No USER: the runner mounts /github/file_commands (GITHUB_OUTPUT,
 # GITHUB_STEP_SUMMARY) owned by the runner's user, and only root inside the
 # container can write there; a non-root user makes outputs fail silently.

@@ -13,12 +13,14 @@ use port_stand_in::{Options, Recorded, StandIn};
 
 const USAGE: &str = "\
 usage: port-stand-in [--host ADDR] [--port N] [--latency-ms N] [--token-ttl-secs N]
-                     [--run RUN_ID]... [--requests-log FILE] [--strict-entity-keys]
+                     [--run RUN_ID[=EXTERNAL_RUN_ID]]... [--requests-log FILE]
+                     [--strict-entity-keys]
                      [--until-stdin-closes]
 
 Serves a stand-in for the Port API on http://ADDR:N (127.0.0.1, port 0 = any free port).
 Client id / secret: stand-in-client-id / stand-in-client-secret.
---run seeds an IN_PROGRESS run of action demo_action (repeatable).";
+--run seeds an IN_PROGRESS run of action demo_action (repeatable), with the externalRunId
+given after `=` (as Port's GitHub integration sets gh_<owner id>_<repository id>_<run id>).";
 
 struct Args {
     options: Options,
@@ -115,7 +117,15 @@ fn main() -> ExitCode {
 
     let stand_in = StandIn::start_with(args.options.clone());
     for run in &args.runs {
-        stand_in.add_run(run, "IN_PROGRESS", &[]);
+        match run.split_once('=') {
+            Some((id, external)) => stand_in.add_run_json(serde_json::json!({
+                "id": id,
+                "status": "IN_PROGRESS",
+                "link": [],
+                "externalRunId": external,
+            })),
+            None => stand_in.add_run(run, "IN_PROGRESS", &[]),
+        }
     }
     {
         let mut out = std::io::stdout().lock();
