@@ -978,23 +978,43 @@ pub fn humantime(d: Duration) -> String {
 mod tests {
     use super::*;
 
-    fn client(base: &str) -> PortClient {
+    /// A client of `base` with `attempts` tries and all its time until `deadline`.
+    fn client_of(
+        base: &str,
+        client_id: &str,
+        client_secret: &str,
+        attempts: u32,
+        deadline: Instant,
+        console: Console,
+    ) -> PortClient {
         PortClient::new(
             base,
             Credentials {
-                client_id: "id".into(),
-                client_secret: "secret".into(),
+                client_id: client_id.into(),
+                client_secret: client_secret.into(),
             },
             Limits {
                 request_timeout: Duration::from_secs(5),
-                max_attempts: 1,
-                deadline: Instant::now() + Duration::from_secs(5),
-                work_deadline: Instant::now() + Duration::from_secs(5),
+                max_attempts: attempts,
+                deadline,
+                work_deadline: deadline,
                 stop: Stop::default(),
             },
-            Arc::new(Console::capturing(false).0),
+            Arc::new(console),
         )
         .unwrap()
+    }
+
+    fn client(base: &str) -> PortClient {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        client_of(
+            base,
+            "id",
+            "secret",
+            1,
+            deadline,
+            Console::capturing(false).0,
+        )
     }
 
     #[test]
@@ -1086,22 +1106,9 @@ mod tests {
     #[test]
     fn the_base_urls_password_is_masked_as_given_and_decoded() {
         let (console, out) = Console::capturing(false);
-        let _ = PortClient::new(
-            "https://deploy:p%40ss%3Aw0rd@proxy.example.com",
-            Credentials {
-                client_id: "id".into(),
-                client_secret: "secret".into(),
-            },
-            Limits {
-                request_timeout: Duration::from_secs(5),
-                max_attempts: 1,
-                deadline: Instant::now() + Duration::from_secs(5),
-                work_deadline: Instant::now() + Duration::from_secs(5),
-                stop: Stop::default(),
-            },
-            Arc::new(console),
-        )
-        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let base = "https://deploy:p%40ss%3Aw0rd@proxy.example.com";
+        let _ = client_of(base, "id", "secret", 1, deadline, console);
         let masks = out.lines();
         // `%` is `%25` in a workflow command.
         for secret in [
@@ -1141,22 +1148,15 @@ mod tests {
     }
 
     fn stand_in_client(port: &port_stand_in::StandIn, deadline: Instant) -> PortClient {
-        PortClient::new(
+        let (id, secret) = (port_stand_in::CLIENT_ID, port_stand_in::CLIENT_SECRET);
+        client_of(
             &port.url(),
-            Credentials {
-                client_id: port_stand_in::CLIENT_ID.into(),
-                client_secret: port_stand_in::CLIENT_SECRET.into(),
-            },
-            Limits {
-                request_timeout: Duration::from_secs(5),
-                max_attempts: 3,
-                deadline,
-                work_deadline: deadline,
-                stop: Stop::default(),
-            },
-            Arc::new(Console::capturing(false).0),
+            id,
+            secret,
+            3,
+            deadline,
+            Console::capturing(false).0,
         )
-        .unwrap()
     }
 
     #[test]
