@@ -287,7 +287,7 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     }
     if let (Some(e), Source::File { given, .. }) = (file_error, &source) {
         anyhow::bail!(
-            "input 'entitiesFile' ('{}') {e}: {} of the {total} entities before it were written",
+            "input 'entitiesFile' ('{}') {e}; {} of the {total} entities before it were written",
             printable(given),
             written.len()
         );

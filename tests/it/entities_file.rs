@@ -168,8 +168,8 @@ fn an_array_cut_short_sends_the_entities_before_the_cut_and_fails() {
         .input("blueprint", "service")
         .run();
     out.assert_failure(
-        "input 'entitiesFile' ('entities.json') ends at line 4 before the array's closing ']': \
-         is it cut short?: 2 of the 2 entities before it were written",
+        "input 'entitiesFile' ('entities.json') ends at line 4 before the array's closing ']' \
+         (is it cut short?); 2 of the 2 entities before it were written",
     );
     assert_eq!(lines(&port)[1..], [BULK]);
     assert_eq!(out.json_output("identifiers"), json!(["a", "b"]));

@@ -384,7 +384,7 @@ impl ArrayScan {
         match self.state {
             State::AfterArray => Ok(()),
             _ => Err(FileError(format!(
-                "ends at line {} before the array's closing ']': is it cut short?",
+                "ends at line {} before the array's closing ']' (is it cut short?)",
                 self.line
             ))),
         }
@@ -565,7 +565,7 @@ mod tests {
         assert_eq!(elements, [ok(0, 1, json!({"identifier": "a"}))]);
         assert_eq!(
             error.unwrap().to_string(),
-            "ends at line 2 before the array's closing ']': is it cut short?"
+            "ends at line 2 before the array's closing ']' (is it cut short?)"
         );
         let (elements, error) = read("[{\"identifier\": \"a\"}]\n[]");
         assert_eq!(elements.len(), 1);
