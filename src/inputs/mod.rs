@@ -13,14 +13,17 @@ mod json;
 #[cfg(test)]
 mod tests;
 mod values;
+mod workspace;
 
 pub use json::parse_json_input;
 pub use values::check_run_id;
-pub(crate) use values::printable;
+pub(crate) use values::{entity_problem, printable};
 use values::{
     identifier_input, object_input, parse_base_url, parse_bool, parse_duration_input,
     parse_entities, parse_int, parse_job_id, parse_link, parse_status, parse_team, shown,
 };
+use workspace::workspace_file;
+pub use workspace::WorkspaceFile;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -132,6 +135,9 @@ pub struct Inputs {
     pub run_id: Option<String>,
     /// BULK_UPSERT: the elements of the `entities` array (each a JSON object).
     pub entities: Option<Vec<Value>>,
+    /// BULK_UPSERT: the `entitiesFile` input, a file in the workspace holding the entities
+    /// (read as they are sent, never all at once).
+    pub entities_file: Option<WorkspaceFile>,
     /// SEARCH: the query object, passed through untouched.
     pub query: Option<Value>,
     /// GET/SEARCH: `include`, split on commas.
@@ -217,15 +223,15 @@ impl InputError {
 pub fn parse(env: &Env) -> Result<Inputs, InputError> {
     let raw = RawInputs::from_env(env);
     let operation = parse_operation(given(raw.value("operation")))?;
-    parse_inputs(&raw, operation)
+    parse_inputs(env, &raw, operation)
 }
 
 /// Reads and validates the inputs of the `track` action (`track/action.yml`).
 pub fn parse_track(env: &Env) -> Result<Inputs, InputError> {
-    parse_inputs(&RawInputs::from_env(env), Operation::Track)
+    parse_inputs(env, &RawInputs::from_env(env), Operation::Track)
 }
 
-fn parse_inputs(raw: &RawInputs, operation: Operation) -> Result<Inputs, InputError> {
+fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inputs, InputError> {
     let read = Reader { raw, operation };
 
     let client_id = read
@@ -255,6 +261,16 @@ fn parse_inputs(raw: &RawInputs, operation: Operation) -> Result<Inputs, InputEr
         .json("entities")
         .map(|text| parse_entities(&text))
         .transpose()?;
+    let entities_file = match read.text("entitiesFile") {
+        Some(_) if entities.is_some() => {
+            return Err(InputError::new(
+                "entitiesFile",
+                "cannot be given with 'entities': give the entities in one of them",
+            ))
+        }
+        Some(path) => Some(workspace_file("entitiesFile", &path, env)?),
+        None => None,
+    };
     let team = read.text("team").map(|t| parse_team(&t)).transpose()?;
     let link = read.text("link").map(|l| parse_link(&l)).transpose()?;
     let include = read
@@ -309,6 +325,7 @@ fn parse_inputs(raw: &RawInputs, operation: Operation) -> Result<Inputs, InputEr
         relations,
         run_id,
         entities,
+        entities_file,
         query,
         include,
         status,
@@ -386,7 +403,7 @@ const fn track_only(name: &'static str, default: &'static str) -> Declared {
 /// Every input port-action reads: the one list of their names, defaults, and the operations
 /// that read them. `action.yml` declares those of the root action, in this order;
 /// `track/action.yml` those marked as tracked.
-const INPUTS: [Declared; 36] = [
+const INPUTS: [Declared; 37] = [
     tracked("baseUrl", "", All),
     tracked("clientId", "", All),
     tracked("clientSecret", "", All),
@@ -425,6 +442,7 @@ const INPUTS: [Declared; 36] = [
     tracked("requestTimeout", "30s", All),
     tracked("timeout", "5m", All),
     tracked("maxAttempts", "5", All),
+    input("entitiesFile", "", Only(&[BulkUpsert])),
     track_only("jobStatus", "${{ job.status }}"),
     track_only("finish", "true"),
     track_only("failOnError", "false"),
@@ -579,8 +597,16 @@ fn check_required(inputs: &Inputs) -> Result<(), InputError> {
         Operation::Search => need("query", inputs.query.is_some()),
         Operation::CreateRun => need("action", inputs.action.is_some()),
         Operation::BulkUpsert => {
+            if inputs.entities_file.is_some() {
+                // Each element is checked as it is read: one that is wrong is reported alone.
+                return Ok(());
+            }
             let Some(entities) = &inputs.entities else {
-                return need("entities", false);
+                return Err(InputError::new(
+                    "entities",
+                    "is required for operation BULK_UPSERT (or 'entitiesFile', a file of \
+                     entities in the workspace)",
+                ));
             };
             if inputs.blueprint.is_none() {
                 for (i, entity) in entities.iter().enumerate() {

@@ -443,8 +443,81 @@ fn entities() {
     );
     assert_eq!(
         err(&[("operation", "BULK_UPSERT")]),
-        "input 'entities' is required for operation BULK_UPSERT"
+        "input 'entities' is required for operation BULK_UPSERT (or 'entitiesFile', a file of \
+         entities in the workspace)"
     );
+}
+
+/// A BULK_UPSERT step given `entitiesFile: path` in the workspace `dir`.
+fn entities_file(dir: &std::path::Path, path: &str) -> Result<Inputs, String> {
+    let mut env = env(&[("operation", "BULK_UPSERT"), ("entitiesFile", path)]);
+    env.insert("GITHUB_WORKSPACE".into(), dir.display().to_string());
+    env.insert("GITHUB_REPOSITORY".into(), "acme/payments".into());
+    parse(&env).map_err(|e| e.to_string())
+}
+
+#[test]
+fn entities_file_is_a_file_inside_the_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(ws.join("port")).unwrap();
+    std::fs::write(ws.join("port/entities.json"), "[]").unwrap();
+    let want = Some(WorkspaceFile {
+        given: "port/entities.json".into(),
+        path: ws.join("port/entities.json"),
+    });
+    let given = |path: &str| entities_file(&ws, path).map(|i| i.entities_file.unwrap().path);
+    assert_eq!(
+        entities_file(&ws, "port/entities.json")
+            .unwrap()
+            .entities_file,
+        want
+    );
+    // `..` that stays inside, `./`, and the workspace's own absolute path are fine.
+    for path in [
+        "port/../port/entities.json".to_string(),
+        "./port/entities.json".into(),
+        ws.join("port/entities.json").display().to_string(),
+    ] {
+        assert_eq!(given(&path), Ok(ws.join("port/entities.json")), "{path}");
+    }
+    // A symbolic link inside the workspace is followed.
+    std::os::unix::fs::symlink("port/entities.json", ws.join("link.json")).unwrap();
+    assert_eq!(given("link.json"), Ok(ws.join("port/entities.json")));
+    assert_eq!(
+        given("port"),
+        Err("input 'entitiesFile' is 'port', a directory: name the file in it".into())
+    );
+}
+
+#[test]
+fn entities_file_refuses_a_symbolic_link_out_of_the_workspace() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.json"), "[]").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().canonicalize().unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.json"), ws.join("out.json")).unwrap();
+    // What the container sees of a link to the runner's host: a link to nothing.
+    std::os::unix::fs::symlink("/home/runner/work/x.json", ws.join("gone.json")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), ws.join("dir")).unwrap();
+    for path in ["out.json", "gone.json", "dir/secret.json"] {
+        assert_eq!(
+            entities_file(&ws, path).unwrap_err(),
+            format!(
+                "input 'entitiesFile' is '{path}', a symbolic link to a file outside the \
+                 workspace ({}), which the action's container cannot see: copy the file into \
+                 the workspace",
+                ws.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn entities_file_is_not_read_by_other_operations() {
+    let i = ok(&[UPSERT, ("entitiesFile", "../nowhere.json")]);
+    assert_eq!(i.entities_file, None);
+    assert_eq!(i.ignored, ["entitiesFile"]);
 }
 
 #[test]

@@ -137,34 +137,35 @@ pub(super) fn parse_entities(text: &str) -> Result<Vec<Value>, InputError> {
     };
     // Elements are numbered from 0, as Port's bulk answers and the job summary number them.
     for (n, element) in elements.iter().enumerate() {
-        let Value::Object(map) = element else {
+        if let Some(problem) = entity_problem(element) {
             return Err(InputError::new(
                 "entities",
-                format!("element {n} must be a JSON object, got {}", kind(element)),
+                format!("element {n} {problem}"),
             ));
-        };
-        for key in ["blueprint", "identifier"] {
-            match map.get(key) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(value)) => check_identifier(value).map_err(|why| {
-                    InputError::new(
-                        "entities",
-                        format!("element {n} has an invalid \"{key}\": {why}"),
-                    )
-                })?,
-                Some(other) => {
-                    return Err(InputError::new(
-                        "entities",
-                        format!(
-                            "element {n} \"{key}\" must be a string, got {}",
-                            kind(other)
-                        ),
-                    ))
-                }
-            }
         }
     }
     Ok(elements)
+}
+
+/// What is wrong with one entity of a bulk upsert, if anything: it must be a JSON object whose
+/// `blueprint` and `identifier`, when given, are valid identifiers. Said as the end of a
+/// sentence about the element: `must be a JSON object, got a string`.
+pub(crate) fn entity_problem(element: &Value) -> Option<String> {
+    let Value::Object(map) = element else {
+        return Some(format!("must be a JSON object, got {}", kind(element)));
+    };
+    for key in ["blueprint", "identifier"] {
+        match map.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(value)) => {
+                if let Err(why) = check_identifier(value) {
+                    return Some(format!("has an invalid \"{key}\": {why}"));
+                }
+            }
+            Some(other) => return Some(format!("\"{key}\" must be a string, got {}", kind(other))),
+        }
+    }
+    None
 }
 
 /// `team`: a JSON string or array of strings, a list of single-quoted names (`['a', 'b']`, as

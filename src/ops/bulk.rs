@@ -2,8 +2,17 @@
 //! [`MAX_BATCH_ENTITIES`] and under [`MAX_BATCH_BYTES`], a few batches in flight at once.
 //! Every entity is attempted: a partial answer (207) or a failed batch marks just those
 //! entities as failed, and a batch Port finds too large (413) is split and sent again.
+//!
+//! The entities come from the `entities` input or, read as they are sent, from the file of
+//! `entitiesFile` (`entities_file`): batches are formed as entities are read, one open batch a
+//! blueprint, and a batch leaves when it is full, so a file of any size is sent with little
+//! memory.
+
+mod entities_file;
 
 use std::collections::VecDeque;
+use std::fs::File;
+use std::io::BufReader;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -13,7 +22,9 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use super::Step;
+use crate::inputs::printable;
 use crate::port::{PortClient, PortError};
+use entities_file::{EntityReader, FileError, Rejected};
 
 /// Port's limit of entities per bulk request.
 pub const MAX_BATCH_ENTITIES: usize = 20;
@@ -22,17 +33,35 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024 - 1024;
 /// GitHub shows at most ten error annotations a step, and the step's own error is the last:
 /// up to nine failed entities are annotated one by one, or eight and a line for the rest.
 const MAX_ANNOTATIONS: usize = 9;
+/// Batches not yet full may hold this much in all (and be this many) before the oldest is
+/// sent as it is: entities of many blueprints cannot fill memory while each waits for more.
+const MAX_OPEN_BYTES: usize = 8 * 1024 * 1024;
+const MAX_OPEN_BATCHES: usize = 64;
 
-/// One entity of the `entities` input, ready to send.
+/// One entity, ready to send.
 #[derive(Debug, Clone)]
 struct Item {
-    /// Its position in the `entities` input.
+    /// Its position in the `entities` input or in the file.
     index: usize,
+    /// The line of the file it starts on.
+    line: Option<usize>,
     blueprint: String,
     identifier: Option<String>,
     body: Value,
     /// Serialized size of `body`.
     size: usize,
+}
+
+impl Item {
+    fn not_written(&self, error: impl Into<String>, message: impl Into<String>) -> NotWritten {
+        not_written(
+            self.index,
+            self.line,
+            self.identifier.clone(),
+            error,
+            message,
+        )
+    }
 }
 
 /// Entities of one blueprint sent in one request.
@@ -51,6 +80,26 @@ pub struct NotWritten {
     pub message: String,
 }
 
+/// A failed entity; the message of one read from a file starts with its line.
+fn not_written(
+    index: usize,
+    line: Option<usize>,
+    identifier: Option<String>,
+    error: impl Into<String>,
+    message: impl Into<String>,
+) -> NotWritten {
+    let message = message.into();
+    NotWritten {
+        index,
+        identifier,
+        error: error.into(),
+        message: match line {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        },
+    }
+}
+
 /// What one batch came to.
 enum BatchResult {
     /// Written entities as `(index, identifier)`, and the entities not written.
@@ -59,29 +108,105 @@ enum BatchResult {
     Split(Batch, Batch),
 }
 
+/// One element to upsert, before it is checked.
+struct Element {
+    index: usize,
+    line: Option<usize>,
+    value: Result<Value, Rejected>,
+}
+
+/// Where the entities come from.
+enum Source {
+    /// The `entities` input, already checked.
+    Input(std::iter::Enumerate<std::vec::IntoIter<Value>>),
+    /// `entitiesFile`, read as the batches go out.
+    File {
+        given: String,
+        reader: EntityReader<BufReader<File>>,
+    },
+}
+
+impl Source {
+    fn of(step: &mut Step) -> anyhow::Result<Source> {
+        if let Some(file) = &step.inputs.entities_file {
+            let opened = File::open(&file.path).with_context(|| {
+                format!(
+                    "input 'entitiesFile' ('{}') cannot be read",
+                    printable(&file.given)
+                )
+            })?;
+            return Ok(Source::File {
+                given: file.given.clone(),
+                reader: EntityReader::new(BufReader::with_capacity(64 * 1024, opened)),
+            });
+        }
+        // Taken, not copied: a thousand entities are the largest thing a step holds.
+        let entities = step
+            .inputs
+            .entities
+            .take()
+            .context("input 'entities' is required for BULK_UPSERT")?;
+        Ok(Source::Input(entities.into_iter().enumerate()))
+    }
+
+    fn next(&mut self) -> Result<Option<Element>, FileError> {
+        match self {
+            Source::Input(entities) => Ok(entities.next().map(|(index, value)| Element {
+                index,
+                line: None,
+                value: Ok(value),
+            })),
+            Source::File { reader, .. } => Ok(reader.next_element()?.map(|e| Element {
+                index: e.index,
+                line: Some(e.line),
+                value: e.value,
+            })),
+        }
+    }
+}
+
 /// BULK_UPSERT.
 pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
-    // Taken, not copied: a thousand entities are the largest thing a step holds.
-    let entities = step
-        .inputs
-        .entities
-        .take()
-        .context("input 'entities' is required for BULK_UPSERT")?;
-    let total = entities.len();
-    let (items, mut failures) = prepare(entities, step.inputs.blueprint.as_deref())?;
-    let mut queue: VecDeque<Batch> = batches(items).into();
-    let batch_count = queue.len();
+    let mut source = Source::of(step)?;
+    let default_blueprint = step.inputs.blueprint.clone();
     let query: Vec<(String, String)> = super::entity::write_query(step)
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     let query = Arc::new(query);
     let limit = step.inputs.concurrency.max(1);
-    let mut written: Vec<(usize, String)> = Vec::with_capacity(total);
+    let mut total = 0;
+    let mut batcher = Batcher::default();
+    // Batches ready to go: those the batcher let out, and the halves of a split one.
+    let mut ready: VecDeque<Batch> = VecDeque::new();
+    let mut read_all = false;
+    let mut file_error: Option<FileError> = None;
+    let mut written: Vec<(usize, String)> = Vec::new();
+    let mut failures: Vec<NotWritten> = Vec::new();
     let mut in_flight = JoinSet::new();
     loop {
         while in_flight.len() < limit {
-            let Some(batch) = queue.pop_front() else {
+            // Read only as far as the next batch: the file waits while the requests do.
+            while ready.is_empty() && !read_all {
+                match source.next() {
+                    Ok(Some(element)) => {
+                        total += 1;
+                        match prepare(element, default_blueprint.as_deref()) {
+                            Ok(item) => batcher.add(item, &mut ready),
+                            Err(failed) => failures.push(failed),
+                        }
+                    }
+                    Ok(None) => read_all = true,
+                    Err(e) => {
+                        file_error = Some(e);
+                        read_all = true;
+                    }
+                }
+                if read_all {
+                    batcher.close(&mut ready);
+                }
+            }
+            let Some(batch) = ready.pop_front() else {
                 break;
             };
             let client = step.client.clone();
@@ -97,11 +222,12 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
                 failures.extend(failed);
             }
             BatchResult::Split(a, b) => {
-                queue.push_front(b);
-                queue.push_front(a);
+                ready.push_front(b);
+                ready.push_front(a);
             }
         }
     }
+    let batch_count = batcher.made;
     written.sort_by_key(|(i, _)| *i);
     failures.sort_by_key(|f| f.index);
     let identifiers: Vec<&str> = written.iter().map(|(_, id)| id.as_str()).collect();
@@ -131,8 +257,14 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             ),
         );
     }
+    let from = match &source {
+        Source::File { given, .. } => {
+            format!(" from {}", crate::runner::markdown::code(given))
+        }
+        Source::Input(_) => String::new(),
+    };
     step.note(format!(
-        "Bulk upsert: {} of {total} entities written in {batch_count} batches{}",
+        "Bulk upsert{from}: {} of {total} entities written in {batch_count} batches{}",
         written.len(),
         step.run
             .as_ref()
@@ -152,6 +284,15 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             ));
         }
         step.note(table.trim_end().to_string());
+    }
+    if let (Some(e), Source::File { given, .. }) = (file_error, &source) {
+        anyhow::bail!(
+            "input 'entitiesFile' ('{}') {e}; {} of the {total} entities before it were written",
+            printable(given),
+            written.len()
+        );
+    }
+    if !failures.is_empty() {
         anyhow::bail!(
             "{} of {total} entities were not written (see the 'failed' output)",
             failures.len()
@@ -160,92 +301,121 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks each element and strips `blueprint` from its body (it goes in the path).
-fn prepare(
-    entities: Vec<Value>,
-    default_blueprint: Option<&str>,
-) -> anyhow::Result<(Vec<Item>, Vec<NotWritten>)> {
-    let mut items = Vec::with_capacity(entities.len());
-    let mut failures = Vec::new();
-    for (index, element) in entities.into_iter().enumerate() {
-        let Value::Object(mut body) = element else {
-            anyhow::bail!("input 'entities' element {index} must be a JSON object");
-        };
-        let blueprint = match body.shift_remove("blueprint") {
-            Some(Value::String(b)) => b,
-            _ => default_blueprint
-                .with_context(|| {
-                    format!(
-                        "input 'entities' element {index} has no \"blueprint\" and no 'blueprint' input is given"
-                    )
-                })?
-                .to_string(),
-        };
-        let identifier = body
-            .get("identifier")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let body = Value::Object(body);
-        let size = serde_json::to_vec(&body)?.len();
-        if size > MAX_BATCH_BYTES {
-            failures.push(NotWritten {
-                index,
-                identifier,
-                error: "payload_too_large".into(),
-                message: format!(
-                    "the entity is {size} bytes, over Port's 1 MiB request limit; it was not sent"
-                ),
-            });
-            continue;
+/// Checks an element and strips `blueprint` from its body (it goes in the path).
+fn prepare(element: Element, default_blueprint: Option<&str>) -> Result<Item, NotWritten> {
+    let Element { index, line, value } = element;
+    let failed = |identifier, error: &str, message: String| {
+        not_written(index, line, identifier, error, message)
+    };
+    let mut body = match value {
+        Ok(Value::Object(body)) => body,
+        Ok(other) => {
+            let problem = crate::inputs::entity_problem(&other).unwrap_or_default();
+            return Err(failed(None, "invalid_entity", problem));
         }
-        items.push(Item {
-            index,
-            blueprint,
+        Err(rejected) => return Err(failed(None, rejected.error, rejected.message)),
+    };
+    let identifier = body
+        .get("identifier")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let blueprint = match body.shift_remove("blueprint") {
+        Some(Value::String(b)) => b,
+        _ => match default_blueprint {
+            Some(b) => b.to_string(),
+            None => {
+                return Err(failed(
+                    identifier,
+                    "invalid_entity",
+                    "has no \"blueprint\" and no 'blueprint' input is given".into(),
+                ))
+            }
+        },
+    };
+    let body = Value::Object(body);
+    let size = serde_json::to_vec(&body).map_or(usize::MAX, |b| b.len());
+    if size > MAX_BATCH_BYTES {
+        return Err(failed(
             identifier,
-            body,
-            size,
-        });
+            "payload_too_large",
+            format!("the entity is {size} bytes, over Port's 1 MiB request limit; it was not sent"),
+        ));
     }
-    Ok((items, failures))
+    Ok(Item {
+        index,
+        line,
+        blueprint,
+        identifier,
+        body,
+        size,
+    })
 }
 
-/// Groups items by blueprint (in order of first appearance) and cuts each group into batches
-/// of at most [`MAX_BATCH_ENTITIES`] entities and [`MAX_BATCH_BYTES`] bytes.
-fn batches(items: Vec<Item>) -> Vec<Batch> {
-    let mut groups: Vec<(String, Vec<Item>)> = Vec::new();
-    for item in items {
-        match groups.iter_mut().find(|(bp, _)| *bp == item.blueprint) {
-            Some((_, g)) => g.push(item),
-            None => groups.push((item.blueprint.clone(), vec![item])),
-        }
-    }
-    let mut out = Vec::new();
-    for (blueprint, group) in groups {
-        let mut current: Vec<Item> = Vec::new();
-        let mut bytes = 0;
-        for item in group {
-            // `{"entities":[` … `]}` and a comma per entity.
-            let added = item.size + 1;
-            if !current.is_empty()
-                && (current.len() == MAX_BATCH_ENTITIES || bytes + added + 16 > MAX_BATCH_BYTES)
-            {
-                out.push(Batch {
-                    blueprint: blueprint.clone(),
-                    items: std::mem::take(&mut current),
-                });
-                bytes = 0;
+/// Groups entities by blueprint as they come, one open batch a blueprint, and lets a batch out
+/// when it holds [`MAX_BATCH_ENTITIES`] entities or the next would take it over
+/// [`MAX_BATCH_BYTES`].
+#[derive(Default)]
+struct Batcher {
+    /// Open batches in the order they were opened, with their size in bytes.
+    open: VecDeque<(Batch, usize)>,
+    open_bytes: usize,
+    /// Batches let out so far.
+    made: usize,
+}
+
+impl Batcher {
+    fn add(&mut self, item: Item, ready: &mut VecDeque<Batch>) {
+        // `{"entities":[` … `]}` and a comma per entity.
+        let added = item.size + 1;
+        let at = self
+            .open
+            .iter()
+            .position(|(b, _)| b.blueprint == item.blueprint);
+        if let Some(i) = at {
+            if self.open[i].1 + added + 16 > MAX_BATCH_BYTES {
+                self.let_out(i, ready);
             }
-            bytes += added;
-            current.push(item);
         }
-        if !current.is_empty() {
-            out.push(Batch {
-                blueprint,
-                items: current,
-            });
+        let at = match self
+            .open
+            .iter()
+            .position(|(b, _)| b.blueprint == item.blueprint)
+        {
+            Some(i) => i,
+            None => {
+                let batch = Batch {
+                    blueprint: item.blueprint.clone(),
+                    items: Vec::new(),
+                };
+                self.open.push_back((batch, 0));
+                self.open.len() - 1
+            }
+        };
+        self.open[at].0.items.push(item);
+        self.open[at].1 += added;
+        self.open_bytes += added;
+        if self.open[at].0.items.len() == MAX_BATCH_ENTITIES {
+            self.let_out(at, ready);
+        }
+        while self.open_bytes > MAX_OPEN_BYTES || self.open.len() > MAX_OPEN_BATCHES {
+            self.let_out(0, ready);
         }
     }
-    out
+
+    fn let_out(&mut self, i: usize, ready: &mut VecDeque<Batch>) {
+        if let Some((batch, bytes)) = self.open.remove(i) {
+            self.open_bytes -= bytes;
+            self.made += 1;
+            ready.push_back(batch);
+        }
+    }
+
+    /// At the end of the entities: every open batch, in the order they were opened.
+    fn close(&mut self, ready: &mut VecDeque<Batch>) {
+        while !self.open.is_empty() {
+            self.let_out(0, ready);
+        }
+    }
 }
 
 /// Sends one batch and maps Port's answer back to the input's element numbers.
@@ -335,21 +505,14 @@ fn map_answer(batch: &Batch, answer: &Value) -> BatchResult {
                 .and_then(Value::as_str)
                 .unwrap_or("(no message)")
                 .to_string();
-            failed.push(NotWritten {
-                index: item.index,
-                identifier: item.identifier.clone(),
-                error,
-                message,
-            });
+            failed.push(item.not_written(error, message));
         }
     }
     for (_, item) in batch.items.iter().enumerate().filter(|(p, _)| !seen[*p]) {
-        failed.push(NotWritten {
-            index: item.index,
-            identifier: item.identifier.clone(),
-            error: "missing_result".into(),
-            message: "Port's answer did not mention this entity".into(),
-        });
+        failed.push(item.not_written(
+            "missing_result",
+            "Port's answer did not mention this entity",
+        ));
     }
     BatchResult::Done(ok, failed)
 }
@@ -370,12 +533,7 @@ fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
     batch
         .items
         .iter()
-        .map(|i| NotWritten {
-            index: i.index,
-            identifier: i.identifier.clone(),
-            error: error.clone(),
-            message: message.clone(),
-        })
+        .map(|i| i.not_written(error.clone(), message.clone()))
         .collect()
 }
 
@@ -391,22 +549,55 @@ mod tests {
         v
     }
 
+    /// Checks the entities of an `entities` input: the items, and the entities not written.
+    fn prepare_all(entities: Vec<Value>, bp: Option<&str>) -> (Vec<Item>, Vec<NotWritten>) {
+        let mut items = Vec::new();
+        let mut failed = Vec::new();
+        for (index, value) in entities.into_iter().enumerate() {
+            let element = Element {
+                index,
+                line: None,
+                value: Ok(value),
+            };
+            match prepare(element, bp) {
+                Ok(item) => items.push(item),
+                Err(f) => failed.push(f),
+            }
+        }
+        (items, failed)
+    }
+
+    /// The batches the items make, in the order they leave.
+    fn batches(items: Vec<Item>) -> Vec<Batch> {
+        let mut batcher = Batcher::default();
+        let mut ready = VecDeque::new();
+        for item in items {
+            batcher.add(item, &mut ready);
+        }
+        batcher.close(&mut ready);
+        assert_eq!(batcher.made, ready.len());
+        ready.into()
+    }
+
     #[test]
     fn batches_hold_at_most_twenty_entities_of_one_blueprint() {
         let entities: Vec<Value> = (0..45)
             .map(|i| entity(i, Some(if i % 3 == 0 { "a" } else { "b" }), 10))
             .collect();
-        let (items, failed) = prepare(entities, None).unwrap();
+        let (items, failed) = prepare_all(entities, None);
         assert!(failed.is_empty());
         let b = batches(items);
         let sizes: Vec<(String, usize)> = b
             .iter()
             .map(|b| (b.blueprint.clone(), b.items.len()))
             .collect();
+        // A full batch leaves at once; the others when the entities end, oldest first.
         assert_eq!(
             sizes,
-            [("a".into(), 15), ("b".into(), 20), ("b".into(), 10)]
+            [("b".into(), 20), ("a".into(), 15), ("b".into(), 10)]
         );
+        let indexes: Vec<usize> = b[0].items.iter().map(|i| i.index).collect();
+        assert_eq!(indexes[..4], [1, 2, 4, 5]);
         assert!(b
             .iter()
             .all(|b| b.items.iter().all(|i| i.body.get("blueprint").is_none())));
@@ -415,7 +606,7 @@ mod tests {
     #[test]
     fn batches_stay_under_one_mebibyte() {
         let entities: Vec<Value> = (0..10).map(|i| entity(i, None, 300_000)).collect();
-        let (items, _) = prepare(entities, Some("big")).unwrap();
+        let (items, _) = prepare_all(entities, Some("big"));
         let b = batches(items);
         let sizes: Vec<usize> = b.iter().map(|b| b.items.len()).collect();
         assert_eq!(sizes, [3, 3, 3, 1]);
@@ -430,9 +621,29 @@ mod tests {
     }
 
     #[test]
+    fn entities_of_many_blueprints_do_not_all_wait_in_open_batches() {
+        let entities: Vec<Value> = (0..100)
+            .map(|i| entity(i, Some(&format!("bp{i}")), 10))
+            .collect();
+        let (items, _) = prepare_all(entities, None);
+        let mut batcher = Batcher::default();
+        let mut ready = VecDeque::new();
+        for item in items {
+            batcher.add(item, &mut ready);
+            assert!(batcher.open.len() <= MAX_OPEN_BATCHES);
+        }
+        // The oldest went out as the 65th blueprint came.
+        assert_eq!(ready.len(), 100 - MAX_OPEN_BATCHES);
+        assert_eq!(ready[0].blueprint, "bp0");
+        batcher.close(&mut ready);
+        assert_eq!(ready.len(), 100);
+        assert_eq!(batcher.made, 100);
+    }
+
+    #[test]
     fn an_entity_over_the_limit_fails_alone_without_being_sent() {
         let entities = vec![entity(0, None, 10), entity(1, None, 1_100_000)];
-        let (items, failed) = prepare(entities, Some("bp")).unwrap();
+        let (items, failed) = prepare_all(entities, Some("bp"));
         assert_eq!(items.len(), 1);
         assert_eq!(failed[0].index, 1);
         assert_eq!(failed[0].error, "payload_too_large");
@@ -441,7 +652,7 @@ mod tests {
     #[test]
     fn a_partial_answer_maps_back_to_input_elements() {
         let entities: Vec<Value> = (0..3).map(|i| entity(i, None, 1)).collect();
-        let (items, _) = prepare(entities, Some("bp")).unwrap();
+        let (items, _) = prepare_all(entities, Some("bp"));
         let mut b = batches(items);
         let batch = b.remove(0);
         let answer = json!({

@@ -8,6 +8,7 @@ mod bad_input;
 mod client;
 mod compat;
 mod entities;
+mod entities_file;
 mod failures;
 mod faults;
 mod fuzz;

@@ -279,6 +279,12 @@ impl Step {
         self
     }
 
+    /// Sets `GITHUB_WORKSPACE`, the folder the runner mounts as the workspace: file inputs are
+    /// relative to it.
+    pub fn workspace(self, dir: &Path) -> Self {
+        self.env("GITHUB_WORKSPACE", &dir.display().to_string())
+    }
+
     /// Uses another event file (`None`: no `GITHUB_EVENT_PATH`).
     pub fn event(mut self, path: Option<PathBuf>) -> Self {
         self.event = path;

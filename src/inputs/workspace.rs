@@ -1,0 +1,196 @@
+//! A file input: a path in the job's workspace, which is all of the runner's disk that the
+//! action's container sees (mounted as `GITHUB_WORKSPACE`, `/github/workspace`). The path is
+//! checked before any request: it must name a file that exists, inside the workspace once `..`
+//! and symbolic links are followed, and an absolute path of the runner's host (what
+//! `${{ github.workspace }}/x.json` gives) is refused with the relative path to write instead.
+
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+
+use super::{printable, shown, InputError};
+use crate::Env;
+
+/// A file in the workspace, as the input gave it and as the action opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceFile {
+    /// The input's text, trimmed.
+    pub given: String,
+    /// The file's canonical path, inside the workspace.
+    pub path: PathBuf,
+}
+
+/// Resolves `given`, the value of `input`, against the workspace: `GITHUB_WORKSPACE`, or the
+/// current directory when the runner did not set it (a container action starts there).
+pub(super) fn workspace_file(
+    input: &'static str,
+    given: &str,
+    env: &Env,
+) -> Result<WorkspaceFile, InputError> {
+    let workspace = match env.get("GITHUB_WORKSPACE").filter(|w| !w.is_empty()) {
+        Some(w) => PathBuf::from(w),
+        None => std::env::current_dir()
+            .map_err(|e| InputError::new(input, format!("cannot be read: no workspace ({e})")))?,
+    };
+    let ws = printable(&workspace.display().to_string());
+    let as_given = lexical(&workspace).unwrap_or_else(|| workspace.clone());
+    let workspace = workspace.canonicalize().map_err(|e| {
+        InputError::new(
+            input,
+            format!("cannot be read: the workspace {ws} cannot be opened ({e})"),
+        )
+    })?;
+    let given_shown = shown(given);
+    let path = Path::new(given);
+    let relative = if path.is_absolute() {
+        let inside = lexical(path).and_then(|p| {
+            [&workspace, &as_given]
+                .into_iter()
+                .find_map(|w| p.strip_prefix(w).ok().map(Path::to_path_buf))
+        });
+        match inside {
+            Some(inside) => inside,
+            None => {
+                let instead = match host_relative(path, env.get("GITHUB_REPOSITORY")) {
+                    Some(rel) => format!("write it relative to the workspace: {}", printable(&rel)),
+                    None => "write it relative to the workspace, without ${{ github.workspace }}"
+                        .to_string(),
+                };
+                return Err(InputError::new(
+                    input,
+                    format!(
+                        "is {given_shown}, an absolute path outside the workspace: the action \
+                         runs in a container that sees only the workspace, as {ws}; {instead}"
+                    ),
+                ));
+            }
+        }
+    } else {
+        lexical(path).ok_or_else(|| {
+            InputError::new(
+                input,
+                format!(
+                    "is {given_shown}, which is outside the workspace ({ws}), the only folder \
+                     the action's container sees: put the file in the workspace and write its \
+                     path relative to it"
+                ),
+            )
+        })?
+    };
+    let full = workspace.join(&relative);
+    let outside_through_link = || {
+        InputError::new(
+            input,
+            format!(
+                "is {given_shown}, a symbolic link to a file outside the workspace ({ws}), \
+                 which the action's container cannot see: copy the file into the workspace"
+            ),
+        )
+    };
+    let canonical = match full.canonicalize() {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if links_outside(&full, &workspace) {
+                return Err(outside_through_link());
+            }
+            return Err(InputError::new(
+                input,
+                format!(
+                    "is {given_shown}, which does not exist in the workspace ({ws}): write the \
+                     path relative to the workspace, and check out the repository or write the \
+                     file in an earlier step of the job"
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(InputError::new(
+                input,
+                format!("is {given_shown}, which cannot be read: {e}"),
+            ))
+        }
+    };
+    if !canonical.starts_with(&workspace) {
+        return Err(outside_through_link());
+    }
+    if canonical.is_dir() {
+        return Err(InputError::new(
+            input,
+            format!("is {given_shown}, a directory: name the file in it"),
+        ));
+    }
+    Ok(WorkspaceFile {
+        given: given.to_string(),
+        path: canonical,
+    })
+}
+
+/// `path` with `.` dropped and each `..` taking off the component before it; `None` when a
+/// `..` would climb above the start (or the root).
+fn lexical(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    return None;
+                }
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// Whether `full`, which does not resolve, is a symbolic link whose target lies outside
+/// `workspace` (as seen from inside the container: a link to the runner's host, say).
+fn links_outside(full: &Path, workspace: &Path) -> bool {
+    let Ok(target) = std::fs::read_link(full) else {
+        return false;
+    };
+    let target = match full.parent() {
+        Some(parent) if target.is_relative() => parent.join(target),
+        _ => target,
+    };
+    lexical(&target).is_none_or(|t| !t.starts_with(workspace))
+}
+
+/// The path to write instead of an absolute path of the runner's host: the part after the
+/// host's workspace, which the runner names `…/{repository}/{repository}` (e.g.
+/// `/home/runner/work/payments/payments/port/entities.json` gives `port/entities.json`).
+fn host_relative(path: &Path, repository: Option<&String>) -> Option<String> {
+    let name = repository?.rsplit('/').next().filter(|n| !n.is_empty())?;
+    let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
+    let at = parts.windows(2).rposition(|w| w == [name, name])?;
+    let rest = &parts[at + 2..];
+    (!rest.is_empty()).then(|| rest.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexical_paths_stay_below_their_start() {
+        assert_eq!(lexical(Path::new("a/./b/../c")), Some(PathBuf::from("a/c")));
+        assert_eq!(lexical(Path::new("a/../../c")), None);
+        assert_eq!(lexical(Path::new("../c")), None);
+        assert_eq!(lexical(Path::new("/x/../../c")), None);
+        assert_eq!(lexical(Path::new("/x/y/../c")), Some(PathBuf::from("/x/c")));
+    }
+
+    #[test]
+    fn a_host_path_gives_the_part_after_the_repository_twice() {
+        let repo = "acme/payments".to_string();
+        let host = Path::new("/home/runner/work/payments/payments/port/entities.json");
+        assert_eq!(
+            host_relative(host, Some(&repo)).as_deref(),
+            Some("port/entities.json")
+        );
+        // A self-hosted runner's `_work`, and a job container's `/__w`.
+        let host = Path::new("/__w/payments/payments/x.json");
+        assert_eq!(host_relative(host, Some(&repo)).as_deref(), Some("x.json"));
+        assert_eq!(host_relative(Path::new("/tmp/x.json"), Some(&repo)), None);
+        assert_eq!(host_relative(host, None), None);
+    }
+}

@@ -1,0 +1,297 @@
+//! BULK_UPSERT from a file in the workspace (`entitiesFile`): a JSON array or NDJSON, read as
+//! the batches go out, for entity sets larger than the 128 KiB an input can carry. A bad line
+//! is reported alone; a path the action's container cannot see fails before any request.
+
+use std::path::Path;
+
+use port_stand_in::StandIn;
+use serde_json::{json, Value};
+
+use crate::support::{data, lines, Step};
+
+const BULK: &str = "POST /v1/blueprints/service/entities/bulk?upsert=true&merge=true";
+
+/// A workspace holding `files` (name, content).
+fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+/// A BULK_UPSERT step outside a Port run, reading `file` in the workspace `ws`.
+fn bulk_from(port: &StandIn, ws: &Path, file: &str) -> Step {
+    Step::new(port)
+        .event(None)
+        .workspace(ws)
+        .input("operation", "BULK_UPSERT")
+        .input("entitiesFile", file)
+}
+
+/// The requests the stand-in received after the token: line and body.
+fn sent(port: &StandIn) -> Vec<(String, Option<Value>)> {
+    port.requests()[1..]
+        .iter()
+        .map(|r| (r.line(), r.body.clone()))
+        .collect()
+}
+
+#[test]
+fn ndjson_and_a_json_array_send_the_same_requests() {
+    let ndjson = std::fs::read_to_string(data("entities.ndjson")).unwrap();
+    let array = std::fs::read_to_string(data("entities.json")).unwrap();
+    let ws = workspace(&[
+        ("port/entities.ndjson", &ndjson),
+        ("port/entities.json", &array),
+    ]);
+    let mut seen = Vec::new();
+    for file in ["port/entities.ndjson", "port/entities.json"] {
+        let port = StandIn::start();
+        let out = bulk_from(&port, ws.path(), file)
+            .input("blueprint", "domain")
+            .input("concurrency", "1")
+            .run();
+        out.assert_success();
+        assert_eq!(
+            out.json_output("identifiers"),
+            json!(["payments", "billing", "finance"])
+        );
+        assert_eq!(out.json_output("failed"), json!([]));
+        assert!(
+            out.summary.contains(&format!(
+                "Bulk upsert from `{file}`: 3 of 3 entities written in 2 batches"
+            )),
+            "{}",
+            out.summary
+        );
+        assert_eq!(lines(&port)[0], "POST /v1/auth/access_token");
+        seen.push(sent(&port));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(
+        seen[0],
+        [
+            (
+                BULK.to_string(),
+                Some(json!({"entities": [
+                    {
+                        "identifier": "payments",
+                        "title": "Payments [EU], v2",
+                        "properties": {"language": "Rust", "note": "say \"hi\", then ]"}
+                    },
+                    {"identifier": "billing", "relations": {"domain": "finance"}},
+                ]}))
+            ),
+            (
+                "POST /v1/blueprints/domain/entities/bulk?upsert=true&merge=true".to_string(),
+                Some(json!({"entities": [
+                    {"identifier": "finance", "title": "Finance {core}", "properties": {}}
+                ]}))
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_bad_line_is_reported_with_its_line_number_and_the_others_are_written() {
+    let port = StandIn::start();
+    port.reject_entity(
+        "service",
+        "e",
+        422,
+        "blueprint_schema_mismatch",
+        "property \"n\" must be a string",
+    );
+    let ws = workspace(&[(
+        "entities.ndjson",
+        concat!(
+            "{\"identifier\": \"a\", \"blueprint\": \"service\"}\n",
+            "{\"identifier\": \"b\", \"blueprint\": \"service\",}\n",
+            "\n",
+            "[\"not\", \"an\", \"object\"]\n",
+            "{\"identifier\": \"c\"}\n",
+            "{\"identifier\": \"d\", \"blueprint\": \"service\"}\n",
+            "{\"identifier\": \"e\", \"blueprint\": \"service\", \"properties\": {\"n\": 1}}\n",
+        ),
+    )]);
+    let out = bulk_from(&port, ws.path(), "entities.ndjson").run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.json_output("identifiers"), json!(["a", "d"]));
+    assert_eq!(
+        out.json_output("failed"),
+        json!([
+            {"index": 1, "identifier": null, "error": "invalid_json",
+             "message": "line 2: not valid JSON: trailing comma at column 44"},
+            {"index": 2, "identifier": null, "error": "invalid_entity",
+             "message": "line 4: must be a JSON object, got an array"},
+            {"index": 3, "identifier": "c", "error": "invalid_entity",
+             "message": "line 5: has no \"blueprint\" and no 'blueprint' input is given"},
+            {"index": 5, "identifier": "e", "error": "blueprint_schema_mismatch",
+             "message": "line 7: property \"n\" must be a string"},
+        ])
+    );
+    // One request for the good ones: the bad lines never reach Port.
+    assert_eq!(lines(&port)[1..], [BULK]);
+    let body = port.requests()[1].body.clone().unwrap();
+    let ids: Vec<&str> = body["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "d", "e"]);
+    assert!(port.entity("service", "d").is_some());
+    let errors = out.errors();
+    assert_eq!(
+        errors[0],
+        "::error title=BULK_UPSERT element 1::invalid_json: line 2: not valid JSON: trailing \
+         comma at column 44"
+    );
+    assert_eq!(
+        errors.last().unwrap(),
+        &"::error title=port-action failed::4 of 6 entities were not written (see the 'failed' \
+          output)"
+    );
+}
+
+#[test]
+fn an_array_cut_short_sends_the_entities_before_the_cut_and_fails() {
+    let port = StandIn::start();
+    let ws = workspace(&[(
+        "entities.json",
+        "[\n  {\"identifier\": \"a\"},\n  {\"identifier\": \"b\"},\n  {\"identifier\": \"c\", \"ti",
+    )]);
+    let out = bulk_from(&port, ws.path(), "entities.json")
+        .input("blueprint", "service")
+        .run();
+    out.assert_failure(
+        "input 'entitiesFile' ('entities.json') ends at line 4 before the array's closing ']' \
+         (is it cut short?); 2 of the 2 entities before it were written",
+    );
+    assert_eq!(lines(&port)[1..], [BULK]);
+    assert_eq!(out.json_output("identifiers"), json!(["a", "b"]));
+}
+
+/// Runs a step given `entitiesFile: file` in an empty workspace and asserts it fails with
+/// `message` before any request.
+#[track_caller]
+fn refused(file: &str, message: impl Fn(&Path) -> String) {
+    let port = StandIn::start();
+    let ws = workspace(&[]);
+    let out = bulk_from(&port, ws.path(), file)
+        .input("blueprint", "service")
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(
+        out.errors(),
+        [format!(
+            "::error title=port-action failed::input 'entitiesFile' {}",
+            message(ws.path())
+        )]
+    );
+    assert!(port.requests().is_empty(), "{:?}", lines(&port));
+    assert!(
+        out.summary.contains("### Port: nothing sent"),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn a_file_that_does_not_exist_is_refused_before_any_request() {
+    refused("port/entities.json", |ws| {
+        format!(
+            "is 'port/entities.json', which does not exist in the workspace ({}): write the path \
+             relative to the workspace, and check out the repository or write the file in an \
+             earlier step of the job",
+            ws.display()
+        )
+    });
+}
+
+#[test]
+fn a_path_out_of_the_workspace_is_refused_before_any_request() {
+    refused("port/../../entities.json", |ws| {
+        format!(
+            "is 'port/../../entities.json', which is outside the workspace ({}), the only \
+             folder the action's container sees: put the file in the workspace and write its \
+             path relative to it",
+            ws.display()
+        )
+    });
+}
+
+#[test]
+fn a_path_of_the_runners_host_is_refused_with_the_path_to_write() {
+    // What `${{ github.workspace }}/port/entities.json` gives on a hosted runner.
+    refused(
+        "/home/runner/work/payments/payments/port/entities.json",
+        |ws| {
+            format!(
+                "is '/home/runner/work/payments/payments/port/entities.json', an absolute path \
+             outside the workspace: the action runs in a container that sees only the \
+             workspace, as {}; write it relative to the workspace: port/entities.json",
+                ws.display()
+            )
+        },
+    );
+}
+
+#[test]
+fn entities_and_entities_file_together_are_refused_before_any_request() {
+    let port = StandIn::start();
+    let ws = workspace(&[("entities.ndjson", "{\"identifier\": \"a\"}\n")]);
+    let out = bulk_from(&port, ws.path(), "entities.ndjson")
+        .input("blueprint", "service")
+        .input("entities", r#"[{"identifier": "b"}]"#)
+        .run();
+    assert_eq!(
+        out.errors(),
+        [
+            "::error title=port-action failed::input 'entitiesFile' cannot be given with \
+          'entities': give the entities in one of them"
+        ]
+    );
+    assert!(port.requests().is_empty(), "{:?}", lines(&port));
+}
+
+#[test]
+fn a_thousand_entities_of_ndjson_go_out_in_fifty_requests() {
+    let port = StandIn::start();
+    let mut text = String::new();
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "{{\"identifier\": \"svc-{i:04}\", \"title\": \"Service {i}\", \"properties\": {{\"tier\": \"{}\"}}}}\n",
+            i % 3
+        ));
+    }
+    let ws = workspace(&[("catalog/services.ndjson", &text)]);
+    let out = bulk_from(&port, ws.path(), "catalog/services.ndjson")
+        .input("blueprint", "service")
+        .run();
+    out.assert_success();
+    let lines = lines(&port);
+    assert_eq!(lines.len(), 51);
+    assert_eq!(lines[0], "POST /v1/auth/access_token");
+    assert!(lines[1..].iter().all(|l| l == BULK), "{lines:?}");
+    assert!(port.requests()[1..]
+        .iter()
+        .all(|r| r.body.as_ref().unwrap()["entities"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 20));
+    assert_eq!(port.entities("service").len(), 1000);
+    let ids = out.json_output("identifiers");
+    let ids = ids.as_array().unwrap();
+    assert_eq!(ids.len(), 1000);
+    assert_eq!(ids[0], "svc-0000");
+    assert_eq!(ids[999], "svc-0999");
+    assert_eq!(
+        port.entity("service", "svc-0042").unwrap()["properties"]["tier"],
+        "0"
+    );
+}
