@@ -10,11 +10,13 @@
 //! it in `json`, and the tests in `tests.rs`.
 
 mod json;
+mod output_file;
 #[cfg(test)]
 mod tests;
 mod values;
 
 pub use json::parse_json_input;
+pub use output_file::OutputFile;
 pub use values::check_run_id;
 pub(crate) use values::printable;
 use values::{
@@ -169,6 +171,10 @@ pub struct Inputs {
     pub finish: bool,
     /// track: fail the job when reporting fails (default false: a warning).
     pub fail_on_error: bool,
+    /// SEARCH: the most entities to return (`limit`); `None`: all of them.
+    pub limit: Option<u64>,
+    /// GET/SEARCH: the file in the workspace the result is written to (`outputFile`).
+    pub output_file: Option<OutputFile>,
     /// Inputs given that the operation does not read (not validated, not used).
     pub ignored: Vec<&'static str>,
 }
@@ -217,15 +223,21 @@ impl InputError {
 pub fn parse(env: &Env) -> Result<Inputs, InputError> {
     let raw = RawInputs::from_env(env);
     let operation = parse_operation(given(raw.value("operation")))?;
-    parse_inputs(&raw, operation)
+    let workspace = env.get("GITHUB_WORKSPACE").map(String::as_str);
+    parse_inputs(&raw, operation, workspace)
 }
 
 /// Reads and validates the inputs of the `track` action (`track/action.yml`).
 pub fn parse_track(env: &Env) -> Result<Inputs, InputError> {
-    parse_inputs(&RawInputs::from_env(env), Operation::Track)
+    let workspace = env.get("GITHUB_WORKSPACE").map(String::as_str);
+    parse_inputs(&RawInputs::from_env(env), Operation::Track, workspace)
 }
 
-fn parse_inputs(raw: &RawInputs, operation: Operation) -> Result<Inputs, InputError> {
+fn parse_inputs(
+    raw: &RawInputs,
+    operation: Operation,
+    workspace: Option<&str>,
+) -> Result<Inputs, InputError> {
     let read = Reader { raw, operation };
 
     let client_id = read
@@ -292,6 +304,14 @@ fn parse_inputs(raw: &RawInputs, operation: Operation) -> Result<Inputs, InputEr
     let wait_timeout = parse_duration_input("waitTimeout", read.text("waitTimeout"), 30 * 60)?;
     let request_timeout = parse_duration_input("requestTimeout", read.text("requestTimeout"), 30)?;
     let timeout = parse_duration_input("timeout", read.text("timeout"), 5 * 60)?;
+    let limit = read
+        .text("limit")
+        .map(|l| parse_int("limit", Some(l), 1, MAX_LIMIT))
+        .transpose()?;
+    let output_file = read
+        .text("outputFile")
+        .map(|f| output_file::parse_output_file(&f, workspace))
+        .transpose()?;
 
     let inputs = Inputs {
         operation,
@@ -331,11 +351,16 @@ fn parse_inputs(raw: &RawInputs, operation: Operation) -> Result<Inputs, InputEr
         job_status,
         finish,
         fail_on_error,
+        limit,
+        output_file,
         ignored: read.ignored(),
     };
     check_required(&inputs)?;
     Ok(inputs)
 }
+
+/// The largest `limit`: a bound on nonsense, far above any catalog.
+const MAX_LIMIT: u64 = 1_000_000_000;
 
 /// Which operations read an input.
 #[derive(Debug, Clone, Copy)]
@@ -386,7 +411,7 @@ const fn track_only(name: &'static str, default: &'static str) -> Declared {
 /// Every input port-action reads: the one list of their names, defaults, and the operations
 /// that read them. `action.yml` declares those of the root action, in this order;
 /// `track/action.yml` those marked as tracked.
-const INPUTS: [Declared; 36] = [
+const INPUTS: [Declared; 38] = [
     tracked("baseUrl", "", All),
     tracked("clientId", "", All),
     tracked("clientSecret", "", All),
@@ -394,7 +419,11 @@ const INPUTS: [Declared; 36] = [
     input("identifier", "", Only(&[Upsert, Get, Delete, CreateRun])),
     input("title", "", Only(&[Upsert])),
     input("icon", "", Only(&[Upsert])),
-    input("blueprint", "", Only(&[Upsert, Get, Delete, BulkUpsert])),
+    input(
+        "blueprint",
+        "",
+        Only(&[Upsert, Get, Delete, BulkUpsert, Search]),
+    ),
     input("properties", "", Only(&[Upsert, CreateRun])),
     input("team", "", Only(&[Upsert])),
     input("relations", "", Only(&[Upsert])),
@@ -425,6 +454,8 @@ const INPUTS: [Declared; 36] = [
     tracked("requestTimeout", "30s", All),
     tracked("timeout", "5m", All),
     tracked("maxAttempts", "5", All),
+    input("limit", "", Only(&[Search])),
+    input("outputFile", "", Only(&[Get, Search])),
     track_only("jobStatus", "${{ job.status }}"),
     track_only("finish", "true"),
     track_only("failOnError", "false"),
@@ -576,7 +607,11 @@ fn check_required(inputs: &Inputs) -> Result<(), InputError> {
             need("blueprint", inputs.blueprint.is_some())?;
             need("identifier", inputs.identifier.is_some())
         }
-        Operation::Search => need("query", inputs.query.is_some()),
+        // A blueprint's search may leave the query out: all its entities.
+        Operation::Search => need(
+            "query",
+            inputs.query.is_some() || inputs.blueprint.is_some(),
+        ),
         Operation::CreateRun => need("action", inputs.action.is_some()),
         Operation::BulkUpsert => {
             let Some(entities) = &inputs.entities else {

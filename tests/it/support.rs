@@ -279,6 +279,11 @@ impl Step {
         self
     }
 
+    /// Sets `GITHUB_WORKSPACE`, where inputs such as `outputFile` write.
+    pub fn workspace(self, dir: &std::path::Path) -> Self {
+        self.env("GITHUB_WORKSPACE", &dir.to_string_lossy())
+    }
+
     /// Uses another event file (`None`: no `GITHUB_EVENT_PATH`).
     pub fn event(mut self, path: Option<PathBuf>) -> Self {
         self.event = path;
