@@ -394,3 +394,31 @@ fn a_cursor_sent_back_unchanged_stops_the_search() {
     out.assert_failure("Port's answer to page 2 of the search sends back the cursor it was sent");
     assert_eq!(searches(&port).len(), 2);
 }
+
+#[test]
+fn the_answer_cap_applies_to_the_decompressed_size() {
+    // 34 entities of 1 MiB each: 34 MiB of JSON that gzip brings down to kilobytes.
+    let port = StandIn::start();
+    for i in 0..34 {
+        port.add_entity(
+            "service",
+            json!({"identifier": format!("big-{i}"), "properties": {"text": "x".repeat(1 << 20)}}),
+        );
+    }
+    let out = search(&port)
+        .input(
+            "query",
+            r#"{"combinator": "or", "rules": [{"property": "$blueprint", "operator": "=", "value": "service"}]}"#,
+        )
+        .run();
+    out.assert_failure("Port's answer to POST /v1/entities/search was larger than 32 MiB");
+    let sent: Vec<_> = port
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/search"))
+        .collect();
+    assert!(!sent.is_empty());
+    assert!(sent
+        .iter()
+        .all(|r| r.answer_encoding.as_deref() == Some("gzip")));
+}
