@@ -1004,6 +1004,7 @@ fn the_binary_serves_logs_and_stops_when_stdin_closes() {
     let _ = std::fs::remove_file(&log);
     let mut child = Command::new(env!("CARGO_BIN_EXE_port-stand-in"))
         .args(["--port", "0", "--latency-ms", "1", "--run", "r_demo"])
+        .args(["--entities", "service=3", "--entities=domain=1"])
         .arg("--requests-log")
         .arg(&log)
         .arg("--until-stdin-closes")
@@ -1028,11 +1029,28 @@ fn the_binary_serves_logs_and_stops_when_stdin_closes() {
         let token = token(&client, &url).await;
         let r = client
             .get(format!("{url}/v1/actions/runs/r_demo?version=v2"))
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        // The seeded entities.
+        let r = client
+            .post(format!("{url}/v1/blueprints/service/entities/search"))
+            .bearer_auth(&token)
+            .json(&json!({"include": ["$identifier", "n"]}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["entities"],
+            json!([
+                {"identifier": "service-0", "properties": {"n": 0}},
+                {"identifier": "service-1", "properties": {"n": 1}},
+                {"identifier": "service-2", "properties": {"n": 2}}
+            ])
+        );
     });
 
     drop(child.stdin.take());
@@ -1054,7 +1072,7 @@ fn the_binary_serves_logs_and_stops_when_stdin_closes() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     assert_eq!(lines[1]["path"], "/v1/actions/runs/r_demo");
     assert_eq!(lines[1]["status"], 200);
     let _ = std::io::stderr().flush();
