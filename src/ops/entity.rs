@@ -398,7 +398,14 @@ impl ResultWriter {
                 std::fs::create_dir_all(dir).with_context(cannot)?;
                 let name = t.path.file_name().unwrap_or_default().to_string_lossy();
                 let part = dir.join(format!(".{name}.part"));
-                let f = std::fs::File::create(&part).with_context(cannot)?;
+                // A leftover (or a link planted in the workspace) is removed, never followed:
+                // the file is created anew.
+                let _ = std::fs::remove_file(&part);
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&part)
+                    .with_context(cannot)?;
                 anyhow::Ok(PartFile {
                     writer: std::io::BufWriter::new(f),
                     part,

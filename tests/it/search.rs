@@ -339,6 +339,12 @@ fn output_file_outside_the_workspace_is_refused_before_anything_is_sent() {
     )
     .unwrap();
     let outside = elsewhere.path().join("x.json");
+    // A link where the file is first written, planted to lead out.
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("planted.json"),
+        workspace.path().join(".fine.json.part"),
+    )
+    .unwrap();
     let cases = [
         (
             "../x.json",
@@ -373,7 +379,21 @@ fn output_file_outside_the_workspace_is_refused_before_anything_is_sent() {
         .run();
     out.assert_failure("input 'outputFile' needs $GITHUB_WORKSPACE");
     assert!(port.requests().is_empty());
-    assert!(std::fs::read_dir(elsewhere.path()).unwrap().count() == 1);
+
+    // The planted link is replaced, not followed.
+    let out = search(&port)
+        .workspace(workspace.path())
+        .input("blueprint", "service")
+        .input("outputFile", "fine.json")
+        .run();
+    out.assert_success();
+    assert!(!elsewhere.path().join("planted.json").exists());
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 1);
+    let written = std::fs::read_to_string(workspace.path().join("fine.json")).unwrap();
+    assert_eq!(
+        identifiers(&serde_json::from_str(&written).unwrap()),
+        numbered(0..1)
+    );
 }
 
 #[test]
