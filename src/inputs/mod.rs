@@ -10,12 +10,14 @@
 //! it in `json`, and the tests in `tests.rs`.
 
 mod json;
+mod output_file;
 #[cfg(test)]
 mod tests;
 mod values;
 mod workspace;
 
 pub use json::parse_json_input;
+pub use output_file::OutputFile;
 pub use values::check_run_id;
 pub(crate) use values::{entity_problem, printable};
 use values::{
@@ -175,6 +177,10 @@ pub struct Inputs {
     pub finish: bool,
     /// track: fail the job when reporting fails (default false: a warning).
     pub fail_on_error: bool,
+    /// SEARCH: the most entities to return (`limit`); `None`: all of them.
+    pub limit: Option<u64>,
+    /// GET/SEARCH: the file in the workspace the result is written to (`outputFile`).
+    pub output_file: Option<OutputFile>,
     /// Inputs given that the operation does not read (not validated, not used).
     pub ignored: Vec<&'static str>,
 }
@@ -232,6 +238,7 @@ pub fn parse_track(env: &Env) -> Result<Inputs, InputError> {
 }
 
 fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inputs, InputError> {
+    let workspace = env.get("GITHUB_WORKSPACE").map(String::as_str);
     let read = Reader { raw, operation };
 
     let client_id = read
@@ -308,6 +315,14 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
     let wait_timeout = parse_duration_input("waitTimeout", read.text("waitTimeout"), 30 * 60)?;
     let request_timeout = parse_duration_input("requestTimeout", read.text("requestTimeout"), 30)?;
     let timeout = parse_duration_input("timeout", read.text("timeout"), 5 * 60)?;
+    let limit = read
+        .text("limit")
+        .map(|l| parse_int("limit", Some(l), 1, MAX_LIMIT))
+        .transpose()?;
+    let output_file = read
+        .text("outputFile")
+        .map(|f| output_file::parse_output_file(&f, workspace))
+        .transpose()?;
 
     let inputs = Inputs {
         operation,
@@ -348,11 +363,16 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
         job_status,
         finish,
         fail_on_error,
+        limit,
+        output_file,
         ignored: read.ignored(),
     };
     check_required(&inputs)?;
     Ok(inputs)
 }
+
+/// The largest `limit`: a bound on nonsense, far above any catalog.
+const MAX_LIMIT: u64 = 1_000_000_000;
 
 /// Which operations read an input.
 #[derive(Debug, Clone, Copy)]
@@ -403,7 +423,7 @@ const fn track_only(name: &'static str, default: &'static str) -> Declared {
 /// Every input port-action reads: the one list of their names, defaults, and the operations
 /// that read them. `action.yml` declares those of the root action, in this order;
 /// `track/action.yml` those marked as tracked.
-const INPUTS: [Declared; 37] = [
+const INPUTS: [Declared; 39] = [
     tracked("baseUrl", "", All),
     tracked("clientId", "", All),
     tracked("clientSecret", "", All),
@@ -411,7 +431,11 @@ const INPUTS: [Declared; 37] = [
     input("identifier", "", Only(&[Upsert, Get, Delete, CreateRun])),
     input("title", "", Only(&[Upsert])),
     input("icon", "", Only(&[Upsert])),
-    input("blueprint", "", Only(&[Upsert, Get, Delete, BulkUpsert])),
+    input(
+        "blueprint",
+        "",
+        Only(&[Upsert, Get, Delete, BulkUpsert, Search]),
+    ),
     input("properties", "", Only(&[Upsert, CreateRun])),
     input("team", "", Only(&[Upsert])),
     input("relations", "", Only(&[Upsert])),
@@ -443,6 +467,8 @@ const INPUTS: [Declared; 37] = [
     tracked("timeout", "5m", All),
     tracked("maxAttempts", "5", All),
     input("entitiesFile", "", Only(&[BulkUpsert])),
+    input("limit", "", Only(&[Search])),
+    input("outputFile", "", Only(&[Get, Search])),
     track_only("jobStatus", "${{ job.status }}"),
     track_only("finish", "true"),
     track_only("failOnError", "false"),
@@ -594,7 +620,11 @@ fn check_required(inputs: &Inputs) -> Result<(), InputError> {
             need("blueprint", inputs.blueprint.is_some())?;
             need("identifier", inputs.identifier.is_some())
         }
-        Operation::Search => need("query", inputs.query.is_some()),
+        // A blueprint's search may leave the query out: all its entities.
+        Operation::Search => need(
+            "query",
+            inputs.query.is_some() || inputs.blueprint.is_some(),
+        ),
         Operation::CreateRun => need("action", inputs.action.is_some()),
         Operation::BulkUpsert => {
             if inputs.entities_file.is_some() {

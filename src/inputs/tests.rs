@@ -1015,3 +1015,72 @@ fn control_characters_in_shown_values_are_escaped() {
          PATCH_RUN, DELETE, got 'get\\nx'"
     );
 }
+
+#[test]
+fn limit_is_a_positive_whole_number_read_by_search_only() {
+    let search = [("operation", "SEARCH"), ("blueprint", "service")];
+    assert_eq!(ok(&search).limit, None);
+    assert_eq!(ok(&with(&search, &[("limit", "1500")])).limit, Some(1500));
+    assert_eq!(
+        err(&with(&search, &[("limit", "0")])),
+        "input 'limit' must be a whole number from 1 to 1000000000, got '0'"
+    );
+    let get = ok(&[
+        ("operation", "GET"),
+        ("blueprint", "service"),
+        ("identifier", "x"),
+        ("limit", "nope"),
+    ]);
+    assert_eq!((get.limit, get.ignored), (None, vec!["limit"]));
+    // A blueprint's search needs no query: all its entities.
+    assert_eq!(ok(&search).query, None);
+}
+
+/// The inputs with `outputFile` set to `path` and the workspace `workspace`.
+fn output_file(workspace: Option<&Path>, path: &str) -> Result<Option<OutputFile>, String> {
+    let mut env = env(&[
+        ("operation", "SEARCH"),
+        ("blueprint", "service"),
+        ("outputFile", path),
+    ]);
+    if let Some(w) = workspace {
+        env.insert("GITHUB_WORKSPACE".into(), w.to_string_lossy().into_owned());
+    }
+    parse(&env)
+        .map(|i| i.output_file)
+        .map_err(|e| e.to_string())
+}
+
+use std::path::Path;
+
+#[test]
+fn output_file_is_a_file_inside_the_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    let file = output_file(Some(ws), "out/./e.json").unwrap().unwrap();
+    assert_eq!(file.relative, "out/e.json");
+    assert_eq!(file.path, ws.join("out/e.json"));
+    let absolute = ws.join("a/b.json");
+    let file = output_file(Some(ws), &absolute.to_string_lossy())
+        .unwrap()
+        .unwrap();
+    assert_eq!((file.relative.as_str(), file.path), ("a/b.json", absolute));
+    assert_eq!(output_file(Some(ws), "").unwrap(), None);
+
+    let refused = |path: &str| output_file(Some(ws), path).unwrap_err();
+    assert_eq!(
+        refused("../e.json"),
+        "input 'outputFile' '../e.json' may leave the workspace: write a path inside it \
+         without '..', such as 'out/entities.json'"
+    );
+    assert!(refused("/etc/e.json")
+        .starts_with("input 'outputFile' '/etc/e.json' is outside the workspace ("));
+    assert!(refused(&ws.to_string_lossy()).contains("names a directory"));
+    std::fs::create_dir(ws.join("dir")).unwrap();
+    assert!(refused("dir").contains("is a directory"));
+    assert_eq!(
+        output_file(None, "e.json").unwrap_err(),
+        "input 'outputFile' needs $GITHUB_WORKSPACE, the workspace the file is written in \
+         (GitHub's runners set it)"
+    );
+}

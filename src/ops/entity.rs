@@ -1,11 +1,15 @@
 //! The catalog operations: UPSERT, GET, SEARCH and DELETE of entities, each tied to the Port
 //! run when there is one.
 
+use std::io::Write as _;
+use std::path::PathBuf;
+
 use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::Step;
+use crate::inputs::OutputFile;
 use crate::port;
 use crate::runner::markdown::{code, link};
 
@@ -110,9 +114,11 @@ fn include_query(step: &Step) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// GET: `GET /v1/blueprints/{bp}/entities/{id}` → outputs `entity` and `identifier`.
+/// GET: `GET /v1/blueprints/{bp}/entities/{id}` → outputs `entity` and `identifier`, and
+/// with `outputFile`, the entity in that file and output `file`.
 pub async fn get(step: &mut Step) -> anyhow::Result<()> {
     let (bp, id) = blueprint_and_identifier(step, "GET")?;
+    let mut result = ResultWriter::create(step.inputs.output_file.as_ref())?;
     let answer = step
         .client
         .call(
@@ -125,10 +131,10 @@ pub async fn get(step: &mut Step) -> anyhow::Result<()> {
         .with_context(|| format!("cannot get entity '{id}' of blueprint '{bp}'"))?;
     let entity = answer
         .get("entity")
-        .cloned()
         .context("Port's answer has no \"entity\"")?;
+    result.single(entity)?;
     step.output("identifier", &id);
-    step.output("entity", &serde_json::to_string(&entity)?);
+    result.finish(step, "entity", "The entity")?;
     let url = port::entity_url(&step.inputs.api_base, &bp, &id);
     step.note(format!(
         "Entity {} of blueprint {} read",
@@ -138,31 +144,380 @@ pub async fn get(step: &mut Step) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SEARCH: `POST /v1/entities/search` with the query untouched → output `entities`.
+/// The most entities Port's blueprint search answers in a page.
+const PAGE_LIMIT: u64 = 1000;
+
+/// SEARCH → output `entities`, and with `outputFile`, the entities in that file and output
+/// `file`. The search of one blueprint (input `blueprint`, or a query whose top-level `and`
+/// holds `$blueprint = <bp>`) goes through `POST /v1/blueprints/{bp}/entities/search` page by
+/// page, each page written as it arrives; any other through `POST /v1/entities/search`, which
+/// answers everything at once. `limit` caps the entities returned.
 pub async fn search(step: &mut Step) -> anyhow::Result<()> {
-    let query = step
+    let query = step.inputs.query.clone();
+    let limit = step.inputs.limit;
+    let mut result = ResultWriter::create(step.inputs.output_file.as_ref())?;
+    result.begin_array()?;
+    let include = body_include(&step.inputs.include);
+    let blueprint = step
         .inputs
-        .query
+        .blueprint
         .clone()
-        .context("input 'query' is required for SEARCH")?;
-    let answer = step
-        .client
-        .call(
-            Method::POST,
-            &["entities", "search"],
-            &include_query(step),
-            Some(&query),
-        )
-        .await
-        .context("cannot search entities")?;
-    let entities = answer
-        .get("entities")
-        .cloned()
-        .context("Port's answer to the search has no \"entities\"")?;
-    let count = entities.as_array().map_or(0, Vec::len);
-    step.output("entities", &serde_json::to_string(&entities)?);
-    step.note(format!("Search found {count} entities"));
+        .or_else(|| query.as_ref().and_then(blueprint_of_query))
+        .filter(|_| include.is_some());
+    let pages = match (&blueprint, include) {
+        (Some(bp), Some(include)) => {
+            search_pages(step, bp, query.as_ref(), &include, limit, &mut result).await?
+        }
+        _ => {
+            let query = old_route_query(step.inputs.blueprint.as_deref(), query)?;
+            let answer = step
+                .client
+                .call(
+                    Method::POST,
+                    &["entities", "search"],
+                    &include_query(step),
+                    Some(&query),
+                )
+                .await
+                .context("cannot search entities")?;
+            let entities = answer
+                .get("entities")
+                .and_then(Value::as_array)
+                .context("Port's answer to the search has no \"entities\" array")?;
+            let wanted = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+            for entity in entities.iter().take(wanted) {
+                result.push(entity)?;
+            }
+            1
+        }
+    };
+    result.end_array()?;
+    let count = result.count;
+    result.finish(step, "entities", &format!("The result ({count} entities)"))?;
+    let scope = match &blueprint {
+        Some(bp) => format!(
+            " in blueprint {} ({pages} page{})",
+            code(bp),
+            if pages == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    };
+    step.note(format!("Search found {count} entities{scope}"));
     Ok(())
+}
+
+/// The body of `POST /v1/entities/search`: the query as given, kept within the `blueprint`
+/// input when one is given.
+fn old_route_query(blueprint: Option<&str>, query: Option<Value>) -> anyhow::Result<Value> {
+    let Some(bp) = blueprint else {
+        return query.context("input 'query' is required for SEARCH");
+    };
+    let mut rules = vec![json!({"property": "$blueprint", "operator": "=", "value": bp})];
+    rules.extend(query);
+    Ok(json!({"combinator": "and", "rules": rules}))
+}
+
+/// Asks for the blueprint's entities page by page, sending each answer's `next` back as
+/// `from`, until there is no `next` or `limit` entities came. Returns the pages asked for.
+async fn search_pages(
+    step: &Step,
+    blueprint: &str,
+    query: Option<&Value>,
+    include: &[String],
+    limit: Option<u64>,
+    result: &mut ResultWriter,
+) -> anyhow::Result<u64> {
+    let mut from: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let left = limit.map(|l| l.saturating_sub(result.count as u64));
+        let mut body = Map::new();
+        if let Some(q) = query {
+            body.insert("query".into(), q.clone());
+        }
+        if !include.is_empty() {
+            body.insert("include".into(), json!(include));
+        }
+        body.insert(
+            "limit".into(),
+            json!(left.map_or(PAGE_LIMIT, |l| l.min(PAGE_LIMIT))),
+        );
+        if let Some(f) = &from {
+            body.insert("from".into(), json!(f));
+        }
+        let answer = step
+            .client
+            .call(
+                Method::POST,
+                &["blueprints", blueprint, "entities", "search"],
+                &[],
+                Some(&Value::Object(body)),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot search the entities of blueprint '{blueprint}' (page {})",
+                    pages + 1
+                )
+            })?;
+        pages += 1;
+        let Value::Object(mut answer) = answer else {
+            anyhow::bail!("Port's answer to the search is not a JSON object");
+        };
+        let Some(Value::Array(entities)) = answer.remove("entities") else {
+            anyhow::bail!("Port's answer to the search has no \"entities\" array");
+        };
+        for entity in &entities {
+            if limit.is_some_and(|l| result.count as u64 >= l) {
+                break;
+            }
+            result.push(entity)?;
+        }
+        let next = match answer.remove("next") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                anyhow::bail!("Port's answer to the search has a \"next\" that is not a string")
+            }
+        };
+        let Some(next) = next else {
+            return Ok(pages);
+        };
+        if limit.is_some_and(|l| result.count as u64 >= l) {
+            return Ok(pages);
+        }
+        if from.as_deref() == Some(next.as_str()) {
+            anyhow::bail!(
+                "Port's answer to page {pages} of the search sends back the cursor it \
+                 was sent: stopped after {} entities",
+                result.count
+            );
+        }
+        from = Some(next);
+    }
+}
+
+/// The blueprint a query searches when its top level is an `and` holding
+/// `{"property": "$blueprint", "operator": "=", "value": "<bp>"}`.
+fn blueprint_of_query(query: &Value) -> Option<String> {
+    if query.get("combinator").and_then(Value::as_str) != Some("and") {
+        return None;
+    }
+    let named: Vec<&str> = query
+        .get("rules")?
+        .as_array()?
+        .iter()
+        .filter(|r| {
+            r.get("property").and_then(Value::as_str) == Some("$blueprint")
+                && r.get("operator").and_then(Value::as_str) == Some("=")
+        })
+        .filter_map(|r| r.get("value").and_then(Value::as_str))
+        .collect();
+    match named.as_slice() {
+        [one] if !one.is_empty() => Some((*one).to_string()),
+        _ => None,
+    }
+}
+
+/// The `include` input (paths in the entity's JSON, as the other routes take them:
+/// `identifier`, `properties.language`) as a blueprint search's body takes it: identifiers of
+/// properties and relations (`language`), meta-properties with a `$` (`$identifier`). `None`
+/// when a path names no single field (`properties`, `properties.config.port`): that search
+/// takes the route that accepts paths.
+fn body_include(paths: &[String]) -> Option<Vec<String>> {
+    const META: &[&str] = &[
+        "identifier",
+        "title",
+        "icon",
+        "team",
+        "blueprint",
+        "createdAt",
+        "updatedAt",
+        "createdBy",
+        "updatedBy",
+    ];
+    paths
+        .iter()
+        .map(|p| {
+            if let Some(name) = p
+                .strip_prefix("properties.")
+                .or_else(|| p.strip_prefix("relations."))
+            {
+                (!name.contains('.')).then(|| name.to_string())
+            } else if META.contains(&p.as_str()) {
+                Some(format!("${p}"))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The most bytes of JSON the `entity` and `entities` outputs carry when `outputFile` is
+/// given, and above which, without it, a warning says the output is large: half the 1 MiB
+/// GitHub allows for all of a job's outputs, leaving room for the others.
+pub const MAX_OUTPUT_BYTES: usize = 512 * 1024;
+
+/// The result as it is written: to the `outputFile` when given (into a temporary file next to
+/// it, renamed once complete), as each entity arrives; and kept as the output's text while it
+/// fits (without a file: always).
+struct ResultWriter {
+    file: Option<PartFile>,
+    /// The output's JSON; `None` once it outgrew [`MAX_OUTPUT_BYTES`] with a file to hold it.
+    text: Option<String>,
+    /// The size of the whole result's JSON.
+    bytes: usize,
+    /// Entities written.
+    count: usize,
+}
+
+/// The file being written, removed unless it is completed.
+struct PartFile {
+    writer: std::io::BufWriter<std::fs::File>,
+    part: PathBuf,
+    target: OutputFile,
+    done: bool,
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.part);
+        }
+    }
+}
+
+impl ResultWriter {
+    /// Creates the file (and its directories) before anything is asked of Port.
+    fn create(target: Option<&OutputFile>) -> anyhow::Result<ResultWriter> {
+        let file = target
+            .map(|t| {
+                let cannot = || format!("cannot write input 'outputFile' {:?}", t.relative);
+                let dir = t.path.parent().context("the file has no directory")?;
+                std::fs::create_dir_all(dir).with_context(cannot)?;
+                let name = t.path.file_name().unwrap_or_default().to_string_lossy();
+                let part = dir.join(format!(".{name}.part"));
+                // A leftover (or a link planted in the workspace) is removed, never followed:
+                // the file is created anew.
+                let _ = std::fs::remove_file(&part);
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&part)
+                    .with_context(cannot)?;
+                anyhow::Ok(PartFile {
+                    writer: std::io::BufWriter::new(f),
+                    part,
+                    target: t.clone(),
+                    done: false,
+                })
+            })
+            .transpose()?;
+        Ok(ResultWriter {
+            file,
+            text: Some(String::new()),
+            bytes: 0,
+            count: 0,
+        })
+    }
+
+    /// Adds `text` to the output and `file_text` to the file.
+    fn write(&mut self, text: &str, file_text: &str) -> anyhow::Result<()> {
+        self.bytes += text.len();
+        if let Some(f) = &mut self.file {
+            f.writer.write_all(file_text.as_bytes()).with_context(|| {
+                format!("cannot write input 'outputFile' {:?}", f.target.relative)
+            })?;
+            if self.bytes > MAX_OUTPUT_BYTES {
+                self.text = None;
+            }
+        }
+        if let Some(t) = &mut self.text {
+            t.push_str(text);
+        }
+        Ok(())
+    }
+
+    fn single(&mut self, value: &Value) -> anyhow::Result<()> {
+        let text = serde_json::to_string(value)?;
+        self.write(&text, &text)?;
+        self.write("", "\n")
+    }
+
+    fn begin_array(&mut self) -> anyhow::Result<()> {
+        self.write("[", "[\n")
+    }
+
+    fn push(&mut self, entity: &Value) -> anyhow::Result<()> {
+        let text = serde_json::to_string(entity)?;
+        if self.count > 0 {
+            self.write(",", ",\n")?;
+        }
+        self.write(&text, &text)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn end_array(&mut self) -> anyhow::Result<()> {
+        let end = if self.count > 0 { "\n]\n" } else { "]\n" };
+        self.write("]", end)
+    }
+
+    /// Completes the file (output `file`) and sets output `name` when it fits, warning when it
+    /// is left out or large. `what` names the result in the warning.
+    fn finish(mut self, step: &mut Step, name: &str, what: &str) -> anyhow::Result<()> {
+        let size = shown_size(self.bytes);
+        let limit = shown_size(MAX_OUTPUT_BYTES);
+        match self.file.take() {
+            Some(mut f) => {
+                let cannot = || format!("cannot write input 'outputFile' {:?}", f.target.relative);
+                f.writer.flush().with_context(cannot)?;
+                std::fs::rename(&f.part, &f.target.path).with_context(cannot)?;
+                f.done = true;
+                step.output("file", &f.target.relative);
+                match self.text.take() {
+                    Some(text) => step.output(name, &text),
+                    None => step.console.warning(
+                        Some("Output left out"),
+                        &format!(
+                            "{what} is {size}, over the {limit} an output carries: output \
+                             '{name}' is left out; the result is in file {:?} (output 'file')",
+                            f.target.relative
+                        ),
+                    ),
+                }
+            }
+            None => {
+                if self.bytes > MAX_OUTPUT_BYTES {
+                    step.console.warning(
+                        Some("Large output"),
+                        &format!(
+                            "Output '{name}' is {size}, over {limit}: GitHub allows 1 MiB of \
+                             outputs per job and may drop it; set input 'outputFile' to write \
+                             the result to a file instead"
+                        ),
+                    );
+                }
+                if let Some(text) = self.text.take() {
+                    step.output(name, &text);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `1.5 MiB`, `700 KiB`, `12 bytes`.
+fn shown_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    if bytes >= KIB * KIB {
+        format!("{:.1} MiB", bytes as f64 / (KIB * KIB) as f64)
+    } else if bytes >= KIB {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// DELETE: `DELETE /v1/blueprints/{bp}/entities/{id}` → output `ok`.
@@ -191,4 +546,54 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
         code(&bp)
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_names_one_blueprint_only_in_a_top_level_and() {
+        let bp = |v: Value| blueprint_of_query(&v);
+        let rule = json!({"property": "$blueprint", "operator": "=", "value": "service"});
+        let other = json!({"property": "tier", "operator": "=", "value": "1"});
+        assert_eq!(
+            bp(json!({"combinator": "and", "rules": [other, rule]})),
+            Some("service".into())
+        );
+        assert_eq!(bp(json!({"combinator": "or", "rules": [rule]})), None);
+        assert_eq!(bp(json!({"rules": [rule]})), None);
+        let nested = json!({"combinator": "and", "rules": [rule]});
+        assert_eq!(bp(json!({"combinator": "and", "rules": [nested]})), None);
+        let domain = json!({"property": "$blueprint", "operator": "=", "value": "domain"});
+        assert_eq!(
+            bp(json!({"combinator": "and", "rules": [rule, domain]})),
+            None
+        );
+        let within = json!({"property": "$blueprint", "operator": "in", "value": ["service"]});
+        assert_eq!(bp(json!({"combinator": "and", "rules": [within]})), None);
+    }
+
+    #[test]
+    fn include_paths_become_field_identifiers_when_each_names_one_field() {
+        let ids =
+            |paths: &[&str]| body_include(&paths.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            ids(&[
+                "identifier",
+                "properties.language",
+                "relations.domain",
+                "createdAt"
+            ]),
+            Some(vec![
+                "$identifier".to_string(),
+                "language".into(),
+                "domain".into(),
+                "$createdAt".into()
+            ])
+        );
+        assert_eq!(ids(&[]), Some(vec![]));
+        assert_eq!(ids(&["identifier", "properties"]), None);
+        assert_eq!(ids(&["properties.config.port"]), None);
+    }
 }

@@ -97,6 +97,8 @@ pub struct Recorded {
     pub status: u16,
     /// Empty when the request validated against the spec.
     pub spec_errors: Vec<String>,
+    /// The answer's `Content-Encoding` (`gzip`), when it was compressed.
+    pub answer_encoding: Option<String>,
 }
 
 impl Recorded {
@@ -130,6 +132,7 @@ impl Recorded {
             "body": self.body,
             "status": self.status,
             "spec_errors": self.spec_errors,
+            "answer_encoding": self.answer_encoding,
         })
     }
 }

@@ -13,18 +13,22 @@ use port_stand_in::{Options, Recorded, StandIn};
 
 const USAGE: &str = "\
 usage: port-stand-in [--host ADDR] [--port N] [--latency-ms N] [--token-ttl-secs N]
-                     [--run RUN_ID[=EXTERNAL_RUN_ID]]... [--requests-log FILE]
+                     [--run RUN_ID[=EXTERNAL_RUN_ID]]... [--entities BLUEPRINT=N]...
+                     [--requests-log FILE]
                      [--strict-entity-keys]
                      [--until-stdin-closes]
 
 Serves a stand-in for the Port API on http://ADDR:N (127.0.0.1, port 0 = any free port).
 Client id / secret: stand-in-client-id / stand-in-client-secret.
 --run seeds an IN_PROGRESS run of action demo_action (repeatable), with the externalRunId
-given after `=` (as Port's GitHub integration sets gh_<owner id>_<repository id>_<run id>).";
+given after `=` (as Port's GitHub integration sets gh_<owner id>_<repository id>_<run id>).
+--entities seeds N entities in BLUEPRINT (repeatable): identifiers BLUEPRINT-0 to BLUEPRINT-<N-1>,
+each with a title and properties `n` (its number) and `text`, for searches and benchmarks.";
 
 struct Args {
     options: Options,
     runs: Vec<String>,
+    entities: Vec<(String, u64)>,
     requests_log: Option<String>,
     until_stdin_closes: bool,
 }
@@ -33,6 +37,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         options: Options::default(),
         runs: Vec::new(),
+        entities: Vec::new(),
         requests_log: None,
         until_stdin_closes: false,
     };
@@ -70,6 +75,15 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     .map_err(|e| format!("--token-ttl-secs: {e}"))?
             }
             "--run" => args.runs.push(value("a run id")?),
+            "--entities" => {
+                let v = value("BLUEPRINT=N")?;
+                let (bp, n) = v
+                    .split_once('=')
+                    .filter(|(bp, _)| !bp.is_empty())
+                    .ok_or_else(|| format!("--entities: {v:?} is not BLUEPRINT=N"))?;
+                let n = n.parse().map_err(|e| format!("--entities: {n:?}: {e}"))?;
+                args.entities.push((bp.to_string(), n));
+            }
             "--requests-log" => args.requests_log = Some(value("a file")?),
             "--strict-entity-keys" => args.options.strict_entity_keys = true,
             "--until-stdin-closes" => args.until_stdin_closes = true,
@@ -125,6 +139,18 @@ fn main() -> ExitCode {
                 "externalRunId": external,
             })),
             None => stand_in.add_run(run, "IN_PROGRESS", &[]),
+        }
+    }
+    for (blueprint, n) in &args.entities {
+        for i in 0..*n {
+            stand_in.add_entity(
+                blueprint,
+                serde_json::json!({
+                    "identifier": format!("{blueprint}-{i}"),
+                    "title": format!("Entity {i} of {blueprint}"),
+                    "properties": {"n": i, "text": "seeded by port-stand-in --entities"},
+                }),
+            );
         }
     }
     {

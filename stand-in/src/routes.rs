@@ -2,6 +2,12 @@
 //! body) onto the model and shapes the answer as Port does, `{"ok":true,...}` or
 //! `{"ok":false,"error","message"}`.
 
+use std::io::Write as _;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH};
+use hyper::Response;
 use serde_json::{json, Value};
 
 use crate::search;
@@ -94,12 +100,53 @@ pub const MODELLED: &[(&str, &str)] = &[
         "/v1/blueprints/{blueprint_identifier}/entities/{entity_identifier}",
     ),
     ("POST", "/v1/entities/search"),
+    (
+        "POST",
+        "/v1/blueprints/{blueprint_identifier}/entities/search",
+    ),
     ("GET", "/v1/actions/runs/{run_id}"),
     ("PATCH", "/v1/actions/runs/{run_id}"),
     ("POST", "/v1/actions/runs/{run_id}/logs"),
     ("POST", "/v1/actions/{action_identifier}/runs"),
     ("GET", "/v1/actions/runs"),
 ];
+
+/// Whether an `Accept-Encoding` value takes gzip (`gzip`, `gzip;q=0.5`, `*`; not `q=0`).
+pub(crate) fn accepts_gzip(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let mut bits = part.split(';').map(str::trim);
+        let coding = bits.next().unwrap_or_default();
+        let refused = bits.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+/// The routes whose answers Port compresses: the searches, whose 200 answers the spec says
+/// "can be compressed".
+pub(crate) fn compressed(method: &str, template: &str) -> bool {
+    method == "POST"
+        && matches!(
+            template,
+            "/v1/entities/search" | "/v1/blueprints/{blueprint_identifier}/entities/search"
+        )
+}
+
+/// The answer `body` as a gzip-encoded JSON answer: sets `Content-Encoding: gzip`.
+pub(crate) fn gzip_answer(response: &mut Response<Full<Bytes>>, body: &Value) {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zipped = encoder
+        .write_all(body.to_string().as_bytes())
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    headers.remove(CONTENT_LENGTH);
+    *response.body_mut() = Full::new(Bytes::from(zipped));
+}
 
 /// `POST /v1/auth/access_token`, the only route open without a token.
 pub(crate) fn access_token(state: &mut State, body: Option<&Value>, ttl_secs: u64) -> Reply {
@@ -187,6 +234,33 @@ fn handle(state: &mut State, call: &Call) -> Result<Reply, Rejection> {
                 .map(|e| search::project(e, &include, &exclude))
                 .collect();
             Reply::ok(200, json!({"ok": true, "entities": entities}))
+        }
+        ("POST", "/v1/blueprints/{blueprint_identifier}/entities/search") => {
+            let body = call.body();
+            let strings = |key: &str| -> Vec<String> {
+                body[key]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let (include, exclude) = (strings("include"), strings("exclude"));
+            // The spec's default page, and its bounds (the schema check enforces them).
+            let limit = body["limit"].as_f64().unwrap_or(200.0).clamp(1.0, 1000.0) as usize;
+            let (page, next) =
+                state.search_page(bp, body.get("query"), limit, body["from"].as_str())?;
+            let entities: Vec<Value> = page
+                .iter()
+                .map(|e| search::project_by_identifiers(e, &include, &exclude))
+                .collect();
+            let mut answer = json!({"ok": true, "entities": entities});
+            if let Some(next) = next {
+                answer["next"] = json!(next);
+            }
+            Reply::ok(200, answer)
         }
         ("GET", "/v1/actions/runs/{run_id}") => {
             let run = state.get_run(m.param("run_id"))?;

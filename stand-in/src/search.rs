@@ -170,6 +170,24 @@ pub(crate) fn project(entity: &Value, include: &[String], exclude: &[String]) ->
     out
 }
 
+/// `entity` reduced as a blueprint search's body `include`/`exclude` say: identifiers of
+/// properties and relations (`language`), and meta-properties with their `$` (`$identifier`).
+pub(crate) fn project_by_identifiers(
+    entity: &Value,
+    include: &[String],
+    exclude: &[String],
+) -> Value {
+    let paths = |ids: &[String]| -> Vec<String> {
+        ids.iter()
+            .flat_map(|id| match id.strip_prefix('$') {
+                Some(meta) => vec![meta.to_string()],
+                None => vec![format!("properties.{id}"), format!("relations.{id}")],
+            })
+            .collect()
+    };
+    project(entity, &paths(include), &paths(exclude))
+}
+
 fn get_path<'a>(v: &'a Value, parts: &[&str]) -> Option<&'a Value> {
     parts.iter().try_fold(v, |v, p| v.get(*p))
 }

@@ -154,6 +154,7 @@ async fn handle(
     };
     let content_type = header("content-type").map(str::to_ascii_lowercase);
     let authorization = header("authorization").map(str::to_string);
+    let accepts_gzip = header("accept-encoding").is_some_and(routes::accepts_gzip);
 
     let bytes = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -227,6 +228,7 @@ async fn handle(
         body: body.clone(),
         status: 0,
         spec_errors: spec_errors.clone(),
+        answer_encoding: None,
     };
     let seq = shared.seq.fetch_add(1, Ordering::SeqCst);
     let fault = {
@@ -301,8 +303,23 @@ async fn handle(
             state.violations.push(format!("{method} {path}: {e}"));
         }
     }
+    // Port compresses the answers its spec says "can be compressed", when the client asks.
+    let gzip = accepts_gzip
+        && reply.status == 200
+        && matched
+            .as_ref()
+            .is_some_and(|m| routes::compressed(&method, &m.template));
+    if gzip {
+        if let Some((_, r)) = shared.state().requests.iter_mut().find(|(s, _)| *s == seq) {
+            r.answer_encoding = Some("gzip".into());
+        }
+    }
     finish(&shared, seq, reply.status);
-    Ok(respond(&shared, reply.status, &[], &reply.body))
+    let mut response = respond(&shared, reply.status, &[], &reply.body);
+    if gzip {
+        routes::gzip_answer(&mut response, &reply.body);
+    }
+    Ok(response)
 }
 
 /// Port's order: the route, the token, the body's parsing, the route schema, the handler.

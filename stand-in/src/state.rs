@@ -61,6 +61,15 @@ pub(crate) struct State {
     pub faults: VecDeque<Fault>,
     pub requests: Vec<(u64, Recorded)>,
     pub violations: Vec<String>,
+    /// The `next` cursors of blueprint searches handed out: where each one's next page starts.
+    cursors: HashMap<String, Cursor>,
+}
+
+/// Where a blueprint search's next page starts, and the search it belongs to.
+struct Cursor {
+    blueprint: String,
+    query: Value,
+    offset: usize,
 }
 
 /// Now as Port writes timestamps: `2024-05-01T12:00:00.000Z`.
@@ -663,5 +672,69 @@ impl State {
             }
         }
         Ok(out)
+    }
+
+    /// One page of `POST /v1/blueprints/{bp}/entities/search`: the entities of `blueprint`
+    /// matching `query` (all of them without one), in the order they were stored, at most
+    /// `limit` from where the `from` cursor points. `next` is a new opaque cursor while more
+    /// entities match, as Port pages. A cursor is good for the search that handed it out only.
+    pub fn search_page(
+        &mut self,
+        blueprint: &str,
+        query: Option<&Value>,
+        limit: usize,
+        from: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), Rejection> {
+        let query = query.cloned().unwrap_or(Value::Null);
+        let offset = match from {
+            None => 0,
+            Some(c) => match self.cursors.get(c) {
+                Some(cur) if cur.blueprint == blueprint && cur.query == query => cur.offset,
+                _ => {
+                    return Err(Rejection::new(
+                        422,
+                        "invalid_request",
+                        format!("\"from\" is not a cursor of this search: {c:?}"),
+                    ))
+                }
+            },
+        };
+        let Some(entities) = self.blueprints.get(blueprint) else {
+            if self.has_blueprint(blueprint) {
+                return Ok((Vec::new(), None));
+            }
+            return Err(blueprint_not_found(blueprint));
+        };
+        let mut matching = Vec::new();
+        for e in entities.values() {
+            let hit = query.is_null()
+                || search::matches(e, &query)
+                    .map_err(|m| Rejection::new(422, "invalid_request", m))?;
+            if hit {
+                matching.push(e);
+            }
+        }
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|e| (*e).clone())
+            .collect();
+        let end = offset + page.len();
+        let next = (end < matching.len()).then(|| {
+            let cursor: String = std::iter::repeat_with(fastrand::alphanumeric)
+                .take(32)
+                .collect();
+            self.cursors.insert(
+                cursor.clone(),
+                Cursor {
+                    blueprint: blueprint.to_string(),
+                    query,
+                    offset: end,
+                },
+            );
+            cursor
+        });
+        Ok((page, next))
     }
 }

@@ -971,6 +971,7 @@ fn every_modelled_route_has_a_spec_operation() {
         ("GET", "/v1/blueprints/service/entities/a%2Fb"),
         ("DELETE", "/v1/blueprints/service/entities/svc"),
         ("POST", "/v1/entities/search"),
+        ("POST", "/v1/blueprints/service/entities/search"),
         ("GET", "/v1/actions/runs/r_1"),
         ("PATCH", "/v1/actions/runs/r_1"),
         ("POST", "/v1/actions/runs/r_1/logs"),
@@ -1003,6 +1004,7 @@ fn the_binary_serves_logs_and_stops_when_stdin_closes() {
     let _ = std::fs::remove_file(&log);
     let mut child = Command::new(env!("CARGO_BIN_EXE_port-stand-in"))
         .args(["--port", "0", "--latency-ms", "1", "--run", "r_demo"])
+        .args(["--entities", "service=3", "--entities=domain=1"])
         .arg("--requests-log")
         .arg(&log)
         .arg("--until-stdin-closes")
@@ -1027,11 +1029,28 @@ fn the_binary_serves_logs_and_stops_when_stdin_closes() {
         let token = token(&client, &url).await;
         let r = client
             .get(format!("{url}/v1/actions/runs/r_demo?version=v2"))
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        // The seeded entities.
+        let r = client
+            .post(format!("{url}/v1/blueprints/service/entities/search"))
+            .bearer_auth(&token)
+            .json(&json!({"include": ["$identifier", "n"]}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["entities"],
+            json!([
+                {"identifier": "service-0", "properties": {"n": 0}},
+                {"identifier": "service-1", "properties": {"n": 1}},
+                {"identifier": "service-2", "properties": {"n": 2}}
+            ])
+        );
     });
 
     drop(child.stdin.take());
@@ -1053,9 +1072,145 @@ fn the_binary_serves_logs_and_stops_when_stdin_closes() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     assert_eq!(lines[1]["path"], "/v1/actions/runs/r_demo");
     assert_eq!(lines[1]["status"], 200);
     let _ = std::io::stderr().flush();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_blueprint_search_pages_with_opaque_cursors() {
+    let port = Port::start().await;
+    for i in 0..5 {
+        port.stand_in.add_entity(
+            "service",
+            json!({"identifier": format!("s{i}"), "properties": {"n": i}}),
+        );
+    }
+    port.stand_in
+        .add_entity("domain", json!({"identifier": "d0"}));
+    let path = "/v1/blueprints/service/entities/search";
+    let mut seen = Vec::new();
+    let mut from: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut body = json!({"limit": 2, "include": ["$identifier"]});
+        if let Some(f) = &from {
+            body["from"] = json!(f);
+        }
+        let (status, answer) = port.call(Method::POST, path, Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        pages += 1;
+        for e in answer["entities"].as_array().unwrap() {
+            assert_eq!(e.as_object().unwrap().len(), 1, "{e}");
+            seen.push(e["identifier"].as_str().unwrap().to_string());
+        }
+        match answer.get("next") {
+            Some(next) => {
+                let next = next.as_str().unwrap();
+                assert!(next.len() >= 16, "an opaque cursor: {next}");
+                from = Some(next.to_string());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        (pages, seen),
+        (
+            3,
+            vec!["s0", "s1", "s2", "s3", "s4"]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        )
+    );
+
+    // A query narrows it; without `limit`, a page is the spec's default of 200.
+    let (status, answer) = port
+        .call(
+            Method::POST,
+            path,
+            Some(json!({"query": {"combinator": "and", "rules": [
+                {"property": "n", "operator": ">", "value": 2}]}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["entities"].as_array().unwrap().len(), 2);
+    assert!(answer.get("next").is_none());
+
+    // A cursor the search did not hand out, and a limit over the spec's maximum.
+    let (status, answer) = port
+        .call(Method::POST, path, Some(json!({"from": "nope"})))
+        .await;
+    assert_eq!((status, error_code(&answer)), (422, "invalid_request"));
+    let (status, answer) = port
+        .call(Method::POST, path, Some(json!({"limit": 1001})))
+        .await;
+    assert_eq!((status, error_code(&answer)), (422, "invalid_request"));
+    let violations = port.stand_in.spec_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+}
+
+#[tokio::test]
+async fn search_answers_are_gzipped_when_asked() {
+    use std::io::Read as _;
+    let port = Port::start().await;
+    // A client that leaves the encoding to the test, whichever reqwest features the workspace
+    // turns on.
+    let raw = Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .no_deflate()
+        .build()
+        .unwrap();
+    port.stand_in
+        .add_entity("service", json!({"identifier": "svc"}));
+    let every = json!({"combinator": "and", "rules": []});
+    for (path, body) in [
+        ("/v1/entities/search", every.clone()),
+        ("/v1/blueprints/service/entities/search", json!({})),
+    ] {
+        let r = raw
+            .post(format!("{}{path}", port.stand_in.url()))
+            .bearer_auth(&port.token)
+            .header("accept-encoding", "br, gzip;q=0.8")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-encoding"], "gzip");
+        let zipped = r.bytes().await.unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["entities"][0]["identifier"], "svc", "{body}");
+    }
+    let recorded = port.stand_in.requests();
+    let searches: Vec<_> = recorded
+        .iter()
+        .filter(|r| r.path.ends_with("/search"))
+        .collect();
+    assert_eq!(searches.len(), 2);
+    assert!(searches
+        .iter()
+        .all(|r| r.answer_encoding.as_deref() == Some("gzip")));
+
+    // Not asked, or refused: plain JSON.
+    for accept in [None, Some("gzip;q=0, identity")] {
+        let mut req = raw
+            .post(format!("{}/v1/entities/search", port.stand_in.url()))
+            .bearer_auth(&port.token)
+            .json(&every);
+        if let Some(a) = accept {
+            req = req.header("accept-encoding", a);
+        }
+        let r = req.send().await.unwrap();
+        assert!(r.headers().get("content-encoding").is_none());
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["entities"][0]["identifier"], "svc");
+    }
 }

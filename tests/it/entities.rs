@@ -117,8 +117,13 @@ fn search_passes_the_query_through_and_outputs_entities() {
         .run();
     out.assert_success();
     let sent = &port.requests()[1];
-    assert_eq!(sent.line(), "POST /v1/entities/search");
-    assert_eq!(sent.body, Some(serde_json::from_str(query).unwrap()));
+    // The query names one blueprint: that blueprint's paged search, the query untouched.
+    assert_eq!(sent.line(), "POST /v1/blueprints/service/entities/search");
+    let query: serde_json::Value = serde_json::from_str(query).unwrap();
+    assert_eq!(
+        sent.body,
+        Some(serde_json::json!({"query": query, "limit": 1000}))
+    );
     let entities = out.json_output("entities");
     assert_eq!(entities.as_array().unwrap().len(), 1);
     assert_eq!(entities[0]["identifier"], "b");

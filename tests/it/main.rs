@@ -18,6 +18,7 @@ mod release;
 mod retries;
 mod run_ids;
 mod runs;
+mod search;
 mod toolkit;
 mod track;
 mod workflow;
