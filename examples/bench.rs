@@ -9,6 +9,10 @@
 //! cargo build --release --bin port-action
 //! cargo run --release --example bench -- [--latency-ms 20] [--runs 5] [--official dist/index.js] [--out docs/benchmark.md]
 //! ```
+//!
+//! Scenarios: UPSERT, PATCH_RUN (log line; final status), BULK_UPSERT of 1,000 entities through
+//! the `entities` input and of 10,000 from an NDJSON file (`entitiesFile`), and a SEARCH of
+//! 10,000 entities through the blueprint route's pages into `outputFile`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,41 +31,58 @@ struct Measure {
 struct Scenario {
     name: &'static str,
     inputs: Vec<(&'static str, String)>,
+    /// Files written to the workspace (`GITHUB_WORKSPACE`) before each run.
+    files: Vec<(&'static str, String)>,
+    /// Entities of blueprint `service` the stand-in holds before each run.
+    seeded: usize,
+}
+
+impl Scenario {
+    fn new(name: &'static str, inputs: Vec<(&'static str, String)>) -> Scenario {
+        Scenario {
+            name,
+            inputs,
+            files: Vec::new(),
+            seeded: 0,
+        }
+    }
+}
+
+/// An ordinary entity of blueprint `service`.
+fn entity(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "identifier": format!("svc-{i:05}"),
+        "title": format!("Service {i}"),
+        "blueprint": "service",
+        "properties": {"language": "Rust", "tier": (i % 3).to_string()},
+    })
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let entities: Vec<serde_json::Value> = (0..1000)
-        .map(|i| {
-            serde_json::json!({
-                "identifier": format!("svc-{i:04}"),
-                "title": format!("Service {i}"),
-                "blueprint": "service",
-                "properties": {"language": "Rust", "tier": (i % 3).to_string()},
-            })
-        })
-        .collect();
+    let entities: Vec<serde_json::Value> = (0..1000).map(entity).collect();
+    let ndjson: String = (0..10_000).map(|i| format!("{}\n", entity(i))).collect();
     vec![
-        Scenario {
-            name: "UPSERT (one entity, tied to the run)",
-            inputs: vec![
+        Scenario::new(
+            "UPSERT (one entity, tied to the run)",
+            vec![
                 ("operation", "UPSERT".into()),
                 ("blueprint", "service".into()),
                 ("identifier", "payments".into()),
                 ("properties", r#"{"language":"Rust"}"#.into()),
                 ("runId", "r_bench".into()),
             ],
-        },
-        Scenario {
-            name: "PATCH_RUN (log line)",
-            inputs: vec![
+        ),
+        Scenario::new(
+            "PATCH_RUN (log line)",
+            vec![
                 ("operation", "PATCH_RUN".into()),
                 ("logMessage", "Deploying…".into()),
                 ("runId", "r_bench".into()),
             ],
-        },
-        Scenario {
-            name: "PATCH_RUN (final status and link)",
-            inputs: vec![
+        ),
+        Scenario::new(
+            "PATCH_RUN (final status and link)",
+            vec![
                 ("operation", "PATCH_RUN".into()),
                 ("status", "SUCCESS".into()),
                 (
@@ -70,14 +91,41 @@ fn scenarios() -> Vec<Scenario> {
                 ),
                 ("runId", "r_bench".into()),
             ],
-        },
-        Scenario {
-            name: "BULK_UPSERT (1,000 entities)",
-            inputs: vec![
+        ),
+        Scenario::new(
+            "BULK_UPSERT (1,000 entities)",
+            vec![
                 ("operation", "BULK_UPSERT".into()),
                 ("entities", serde_json::to_string(&entities).unwrap()),
                 ("runId", "r_bench".into()),
             ],
+        ),
+        Scenario {
+            files: vec![("entities.ndjson", ndjson)],
+            ..Scenario::new(
+                "BULK_UPSERT (10,000 entities from an NDJSON file)",
+                vec![
+                    ("operation", "BULK_UPSERT".into()),
+                    ("entitiesFile", "entities.ndjson".into()),
+                    ("runId", "r_bench".into()),
+                ],
+            )
+        },
+        Scenario {
+            seeded: 10_000,
+            ..Scenario::new(
+                "SEARCH (10,000 entities, through pages into outputFile)",
+                vec![
+                    ("operation", "SEARCH".into()),
+                    ("blueprint", "service".into()),
+                    (
+                        "query",
+                        r#"{"combinator":"and","rules":[{"property":"$blueprint","operator":"=","value":"service"}]}"#
+                            .into(),
+                    ),
+                    ("outputFile", "found.json".into()),
+                ],
+            )
         },
     ]
 }
@@ -142,6 +190,11 @@ fn main() -> anyhow::Result<()> {
                     ..Options::default()
                 });
                 port.add_run("r_bench", "IN_PROGRESS", &[]);
+                for i in 0..scenario.seeded {
+                    let mut e = entity(i);
+                    e.as_object_mut().map(|o| o.remove("blueprint"));
+                    port.add_entity("service", e);
+                }
                 let m = measure(argv, &port, &scenario)?;
                 measures.push(m);
             }
@@ -186,7 +239,11 @@ fn main() -> anyhow::Result<()> {
 /// Runs one program on one scenario, as the runner would, and measures it.
 fn measure(argv: &[String], port: &StandIn, scenario: &Scenario) -> anyhow::Result<Measure> {
     let dir = tempfile::tempdir()?;
+    for (name, text) in &scenario.files {
+        std::fs::write(dir.path().join(name), text)?;
+    }
     let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("GITHUB_WORKSPACE".into(), dir.path().display().to_string());
     env.insert("INPUT_BASEURL".into(), port.url());
     env.insert("INPUT_CLIENTID".into(), CLIENT_ID.into());
     env.insert("INPUT_CLIENTSECRET".into(), CLIENT_SECRET.into());
