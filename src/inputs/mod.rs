@@ -10,14 +10,12 @@
 //! it in `json`, and the tests in `tests.rs`.
 
 mod json;
-mod output_file;
 #[cfg(test)]
 mod tests;
 mod values;
 mod workspace;
 
 pub use json::parse_json_input;
-pub use output_file::OutputFile;
 pub use values::check_run_id;
 pub(crate) use values::{entity_problem, printable};
 use values::{
@@ -25,6 +23,7 @@ use values::{
     parse_entities, parse_int, parse_job_id, parse_link, parse_status, parse_team, shown,
 };
 use workspace::workspace_file;
+pub use workspace::OutputFile;
 pub use workspace::WorkspaceFile;
 
 use std::collections::BTreeMap;
@@ -321,7 +320,7 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
         .transpose()?;
     let output_file = read
         .text("outputFile")
-        .map(|f| output_file::parse_output_file(&f, workspace))
+        .map(|f| workspace::parse_output_file(&f, workspace, env.get("GITHUB_REPOSITORY")))
         .transpose()?;
 
     let inputs = Inputs {

@@ -1075,6 +1075,24 @@ fn output_file_is_a_file_inside_the_workspace() {
     );
     assert!(refused("/etc/e.json")
         .starts_with("input 'outputFile' '/etc/e.json' is outside the workspace ("));
+    assert!(refused("/etc/e.json")
+        .ends_with("write a path relative to the workspace, such as 'out/entities.json'"));
+    // What `${{ github.workspace }}/out/e.json` gives on a runner: the relative path is named.
+    let mut env = env(&[
+        ("operation", "GET"),
+        ("blueprint", "service"),
+        ("identifier", "payments"),
+        (
+            "outputFile",
+            "/home/runner/work/payments/payments/out/e.json",
+        ),
+    ]);
+    env.insert("GITHUB_WORKSPACE".into(), ws.to_string_lossy().into_owned());
+    env.insert("GITHUB_REPOSITORY".into(), "acme/payments".into());
+    assert!(parse(&env)
+        .unwrap_err()
+        .to_string()
+        .ends_with("write it relative to the workspace: out/e.json"));
     assert!(refused(&ws.to_string_lossy()).contains("names a directory"));
     std::fs::create_dir(ws.join("dir")).unwrap();
     assert!(refused("dir").contains("is a directory"));

@@ -1,7 +1,8 @@
-//! A file input: a path in the job's workspace, which is all of the runner's disk that the
-//! action's container sees (mounted as `GITHUB_WORKSPACE`, `/github/workspace`). The path is
-//! checked before any request: it must name a file that exists, inside the workspace once `..`
-//! and symbolic links are followed, and an absolute path of the runner's host (what
+//! File inputs: paths in the job's workspace, which is all of the runner's disk that the
+//! action's container sees (mounted as `GITHUB_WORKSPACE`, `/github/workspace`). A file to
+//! read (`entitiesFile`) must exist inside the workspace once `..` and symbolic links are
+//! followed; a file to write (`outputFile`) must land inside it, through no link. Both are
+//! checked before any request, and an absolute path of the runner's host (what
 //! `${{ github.workspace }}/x.json` gives) is refused with the relative path to write instead.
 
 use std::io::ErrorKind;
@@ -192,5 +193,118 @@ mod tests {
         assert_eq!(host_relative(host, Some(&repo)).as_deref(), Some("x.json"));
         assert_eq!(host_relative(Path::new("/tmp/x.json"), Some(&repo)), None);
         assert_eq!(host_relative(host, None), None);
+    }
+}
+
+/// The input that names the file GET and SEARCH write.
+const OUTPUT_INPUT: &str = "outputFile";
+
+/// Where GET and SEARCH write their result (`outputFile`): a file inside the workspace,
+/// however it is spelled and wherever the links already in the workspace lead; it need not
+/// exist yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// The path relative to the workspace, as later steps (whose working directory is the
+    /// workspace) open it: the `file` output.
+    pub relative: String,
+    /// The path the file is written to.
+    pub path: PathBuf,
+}
+
+/// Checks `value` against the workspace `workspace` (`$GITHUB_WORKSPACE`); `repository`
+/// (`GITHUB_REPOSITORY`) helps say what to write instead of an absolute path of the runner.
+pub(super) fn parse_output_file(
+    value: &str,
+    workspace: Option<&str>,
+    repository: Option<&String>,
+) -> Result<OutputFile, InputError> {
+    let error = |what: String| InputError::new(OUTPUT_INPUT, what);
+    let shown = shown(value);
+    let Some(workspace) = workspace.filter(|w| !w.is_empty()) else {
+        return Err(error(
+            "needs $GITHUB_WORKSPACE, the workspace the file is written in (GitHub's runners \
+             set it)"
+                .into(),
+        ));
+    };
+    let workspace = Path::new(workspace);
+    let given = Path::new(value);
+    if given
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+    {
+        return Err(error(format!(
+            "{shown} may leave the workspace: write a path inside it without '..', such as \
+             'out/entities.json'"
+        )));
+    }
+    let relative = if given.is_absolute() {
+        given.strip_prefix(workspace).map_err(|_| {
+            let instead = host_relative(given, repository)
+                .map(|rel| format!("write it relative to the workspace: {}", printable(&rel)))
+                .unwrap_or_else(|| {
+                    "write a path relative to the workspace, such as 'out/entities.json'".into()
+                });
+            error(format!(
+                "{shown} is outside the workspace ({}): {instead}",
+                workspace.display()
+            ))
+        })?
+    } else {
+        given
+    };
+    let relative: PathBuf = relative
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    if relative.as_os_str().is_empty() || value.ends_with('/') {
+        return Err(error(format!(
+            "{shown} names a directory: write a file's path, such as 'out/entities.json'"
+        )));
+    }
+    let path = workspace.join(&relative);
+    check_links(&path, workspace, value)?;
+    Ok(OutputFile {
+        relative: relative.to_string_lossy().into_owned(),
+        path,
+    })
+}
+
+/// Refuses a path that a link already in the workspace leads out of it, and an existing link
+/// or directory at the path itself.
+fn check_links(path: &Path, workspace: &Path, value: &str) -> Result<(), InputError> {
+    let error = |what: String| InputError::new(OUTPUT_INPUT, what);
+    let shown = shown(value);
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_symlink() {
+            return Err(error(format!(
+                "{shown} is a symbolic link: write the path of a regular file, or remove the \
+                 link first"
+            )));
+        }
+        if meta.is_dir() {
+            return Err(error(format!(
+                "{shown} is a directory: write a file's path, such as 'out/entities.json'"
+            )));
+        }
+    }
+    let Ok(root) = workspace.canonicalize() else {
+        return Err(error(format!(
+            "needs the workspace {} to exist",
+            workspace.display()
+        )));
+    };
+    // The deepest directory on the way that exists: where the links (if any) lead.
+    let existing = path
+        .ancestors()
+        .skip(1)
+        .find(|a| a.exists())
+        .and_then(|a| a.canonicalize().ok());
+    match existing {
+        Some(dir) if dir.starts_with(&root) => Ok(()),
+        _ => Err(error(format!(
+            "{shown} leads out of the workspace through a symbolic link: write a path inside \
+             it, such as 'out/entities.json'"
+        ))),
     }
 }
