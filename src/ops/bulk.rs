@@ -293,6 +293,14 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         );
     }
     if !failures.is_empty() {
+        let unanswered = failures.iter().filter(|f| f.error == NO_ANSWER).count();
+        if unanswered > 0 {
+            anyhow::bail!(
+                "{} of {total} entities were not written, or not confirmed: {unanswered} got no \
+                 answer and Port may have written them (see the 'failed' output)",
+                failures.len()
+            );
+        }
         anyhow::bail!(
             "{} of {total} entities were not written (see the 'failed' output)",
             failures.len()
@@ -517,6 +525,13 @@ fn map_answer(batch: &Batch, answer: &Value) -> BatchResult {
     BatchResult::Done(ok, failed)
 }
 
+/// `error` of an entity whose batch got no answer (a dropped connection, a timeout): Port may
+/// have written it.
+const NO_ANSWER: &str = "no_answer";
+/// `error` of an entity whose batch was never sent (the deadline had passed, or the step was
+/// cancelled): Port did not write it.
+const NOT_SENT: &str = "not_sent";
+
 /// Every entity of a batch whose request failed as a whole.
 fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
     let text = e.to_string();
@@ -528,6 +543,8 @@ fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
                 .unwrap_or(&text)
                 .to_string(),
         ),
+        PortError::Deadline { .. } | PortError::Stopped { .. } => (NOT_SENT.to_string(), text),
+        PortError::Transport { .. } => (NO_ANSWER.to_string(), text),
         _ => ("request_failed".to_string(), text),
     };
     batch

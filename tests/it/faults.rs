@@ -781,6 +781,13 @@ fn a_bulk_upsert_cut_by_the_deadline_says_what_was_written_and_sends_nothing_lat
     assert_eq!(failed.len(), 40);
     assert_eq!(failed[0]["index"], 20);
     assert_eq!(failed[39]["index"], 59);
+    // The hung batch may have been written; the last one was never sent.
+    assert_eq!(failed[0]["error"], "no_answer");
+    assert_eq!(failed[39]["error"], "not_sent");
+    assert!(
+        last.contains("20 got no answer and Port may have written them"),
+        "{last}"
+    );
 }
 
 #[test]
