@@ -174,8 +174,6 @@ pub struct Inputs {
     pub job_status: Option<Status>,
     /// track: finish the run at the end of the job (default true).
     pub finish: bool,
-    /// track: fail the job when reporting fails (default false: a warning).
-    pub fail_on_error: bool,
     /// SEARCH: the most entities to return (`limit`); `None`: all of them.
     pub limit: Option<u64>,
     /// GET/SEARCH: the file in the workspace the result is written to (`outputFile`).
@@ -229,6 +227,14 @@ pub fn parse(env: &Env) -> Result<Inputs, InputError> {
     let raw = RawInputs::from_env(env);
     let operation = parse_operation(given(raw.value("operation")))?;
     parse_inputs(env, &raw, operation)
+}
+
+/// `failOnError: true` for the `track` action: a reporting problem then fails the job. Read on
+/// its own, so that it decides how an error is reported even when other inputs are wrong; a
+/// value that is not a boolean is false here (and an input error of its own).
+pub fn fails_on_error(env: &Env) -> bool {
+    let raw = RawInputs::from_env(env);
+    parse_bool("failOnError", given(raw.value("failOnError")), false).unwrap_or(false)
 }
 
 /// Reads and validates the inputs of the `track` action (`track/action.yml`).
@@ -298,7 +304,9 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
         .map(|s| parse_status("jobStatus", &s))
         .transpose()?;
     let finish = parse_bool("finish", read.text("finish"), true)?;
-    let fail_on_error = parse_bool("failOnError", read.text("failOnError"), false)?;
+    // Checked with the rest; its value is read by `fails_on_error`, which decides how even an
+    // error of these inputs is reported.
+    parse_bool("failOnError", read.text("failOnError"), false)?;
 
     let delete_dependents = parse_bool("delete_dependents", read.text("delete_dependents"), false)?;
     let create_missing_related_entities = parse_bool(
@@ -361,7 +369,6 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
         max_attempts,
         job_status,
         finish,
-        fail_on_error,
         limit,
         output_file,
         ignored: read.ignored(),

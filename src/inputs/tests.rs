@@ -1102,3 +1102,19 @@ fn output_file_is_a_file_inside_the_workspace() {
          (GitHub's runners set it)"
     );
 }
+
+#[test]
+fn fail_on_error_is_true_only_in_the_spellings_of_a_true_boolean() {
+    let with = |value: &str| {
+        let mut env = Env::new();
+        env.insert("INPUT_FAILONERROR".into(), value.into());
+        fails_on_error(&env)
+    };
+    for yes in ["true", "True", "TRUE", " true\n"] {
+        assert!(with(yes), "{yes:?}");
+    }
+    for no in ["", "false", "FALSE", "yes", "tRUE"] {
+        assert!(!with(no), "{no:?}");
+    }
+    assert!(!fails_on_error(&Env::new()));
+}

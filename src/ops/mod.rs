@@ -69,8 +69,7 @@ impl Step {
     /// Sets an output. Outputs are kept until the Port work is done and written then, so that
     /// a full disk or a bad `$GITHUB_OUTPUT` can never stop the run's status from being sent.
     pub fn output(&mut self, name: &str, value: &str) {
-        // `track/action.yml` declares only the run's id and page.
-        if self.inputs.operation == Operation::Track && !matches!(name, "runId" | "runUrl") {
+        if self.inputs.operation == Operation::Track && !track::OUTPUTS.contains(&name) {
             return;
         }
         self.outputs.push((name.to_string(), value.to_string()));
@@ -110,7 +109,7 @@ pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()
     }
     let result = run_step(env, entry, &job, &console, stop).await;
     match result {
-        Err(e) if matches!(entry, Entry::Track(_)) && !fails_on_error(env) => {
+        Err(e) if matches!(entry, Entry::Track(_)) && !inputs::fails_on_error(env) => {
             console.warning(
                 Some("Port tracking"),
                 &format!("{e:#} (the job goes on: set failOnError to fail it)"),
@@ -123,14 +122,6 @@ pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()
         }
         Ok(()) => Ok(()),
     }
-}
-
-/// `failOnError: true`, read as it is given: it decides how an error is reported even when
-/// the inputs could not be read.
-fn fails_on_error(env: &Env) -> bool {
-    // The spellings `@actions/core`'s getBooleanInput takes as true, as the input's parser.
-    env.get("INPUT_FAILONERROR")
-        .is_some_and(|v| matches!(v.trim(), "true" | "True" | "TRUE"))
 }
 
 async fn run_step(

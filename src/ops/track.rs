@@ -23,6 +23,10 @@ pub const STATE_RUN_SOURCE: &str = "portRunSource";
 /// `STATE_<name>`: when the job's tracking started, in seconds since the epoch.
 pub const STATE_STARTED_AT: &str = "portStartedAt";
 
+/// The outputs `track/action.yml` declares: the run's id and page. The report it shares with
+/// PATCH_RUN sets others (`logMessage`, `link`), which `track` leaves out.
+pub const OUTPUTS: [&str; 2] = ["runId", "runUrl"];
+
 /// The stage of the `track` action the binary was started for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {

@@ -2,9 +2,8 @@
 //! answers too large to read, rate-limit headers no clock can honour; and how it keeps
 //! credentials out of what it prints, and its requests within the step's deadline.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use port_stand_in::StandIn;
 use serde_json::{json, Value};
 
-use crate::support::{lines, respond, Outcome, Step, WORKFLOW_RUN_URL};
+use crate::support::{lines, read_head, respond, Outcome, Step, TcpServer, WORKFLOW_RUN_URL};
 
 const TOKEN: &str = "POST /v1/auth/access_token";
 const GET_PAYMENTS: &str = "GET /v1/blueprints/service/entities/payments";
@@ -42,59 +41,32 @@ fn get_payments(base_url: &str) -> Step {
 /// A raw HTTP server on 127.0.0.1 that records the head of every request and hands each
 /// connection to `serve`.
 struct Listener {
-    addr: SocketAddr,
+    server: TcpServer,
     heads: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
 }
 
 impl Listener {
     fn start(serve: fn(&mut TcpStream)) -> Listener {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().unwrap();
         let heads: Arc<Mutex<Vec<String>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (record, stopped) = (heads.clone(), stop.clone());
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut conn) = conn else { continue };
-                let record = record.clone();
-                thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    record
-                        .lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&head).into_owned());
-                    serve(&mut conn);
-                });
-            }
+        let record = heads.clone();
+        let server = TcpServer::start(move |mut conn| {
+            let head = read_head(&mut conn).unwrap_or_default();
+            record
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head).into_owned());
+            serve(&mut conn);
         });
-        Listener { addr, heads, stop }
+        Listener { server, heads }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// What every connection sent before the end of its request head.
     fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
     }
 }
 

@@ -14,6 +14,9 @@ const INJECTED: &str = "\n::error::pwned\n::stop-commands::x\n##[set-output name
 /// Markdown and HTML that would change the job summary if pasted in as it is.
 const MARKUP: &str = "<img src=x onerror=alert(1)> [x](javascript:alert(1)) *bold*";
 
+/// Faults match `METHOD /path`, without the query.
+const UPSERT_ROUTE: &str = "POST /v1/blueprints/service/entities";
+
 /// The commands port-action prints.
 const MEANT: &[&str] = &[
     "add-mask", "debug", "error", "warning", "notice", "group", "endgroup",
@@ -114,20 +117,10 @@ fn assert_no_secret(port: &StandIn, out: &Outcome) {
 fn commands_in_a_retried_503_message_are_printed_as_text() {
     let port = stand_in_with_run();
     let body = json!({"ok": false, "error": "service_unavailable", "message": INJECTED});
-    respond(
-        &port,
-        "POST /v1/blueprints/service/entities",
-        503,
-        &[],
-        body.clone(),
-    );
-    respond(
-        &port,
-        "POST /v1/blueprints/service/entities",
-        503,
-        &[],
-        body,
-    );
+    // Both attempts (maxAttempts 2) get it.
+    for _ in 0..2 {
+        respond(&port, UPSERT_ROUTE, 503, &[], body.clone());
+    }
     let out = upsert(&port).run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("(attempt 2 of 2)"), "{}", out.stdout);
@@ -145,20 +138,9 @@ fn commands_in_a_retried_503_message_are_printed_as_text() {
 fn commands_in_a_proxys_html_error_page_are_printed_as_text() {
     let port = stand_in_with_run();
     let page = format!("<html><body><h1>503 Service Unavailable</h1>{INJECTED}\n</body></html>");
-    respond(
-        &port,
-        "POST /v1/blueprints/service/entities",
-        503,
-        &[],
-        json!(page),
-    );
-    respond(
-        &port,
-        "POST /v1/blueprints/service/entities",
-        503,
-        &[],
-        json!(page),
-    );
+    for _ in 0..2 {
+        respond(&port, UPSERT_ROUTE, 503, &[], json!(page));
+    }
     let out = upsert(&port).run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     let annotations = assert_only_meant_commands(&out);
@@ -211,7 +193,7 @@ fn the_summary_shows_an_upserted_identifier_as_text() {
     let port = stand_in_with_run();
     respond(
         &port,
-        "POST /v1/blueprints/service/entities",
+        UPSERT_ROUTE,
         201,
         &[],
         json!({"ok": true, "entity": {"identifier": format!("`{MARKUP}`"), "blueprint": "service"}}),
@@ -245,7 +227,7 @@ fn the_summary_shows_ports_error_text_as_text() {
     let port = stand_in_with_run();
     respond(
         &port,
-        "POST /v1/blueprints/service/entities",
+        UPSERT_ROUTE,
         422,
         &[],
         json!({"ok": false, "error": "invalid_request", "message": format!("{MARKUP}\n# heading")}),

@@ -3,10 +3,9 @@
 //! or private endpoints whose certificates chain to a company CA given by `SSL_CERT_FILE`.
 //! A small relaying proxy and a TLS front with a CA made at test time stand in for them.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -18,7 +17,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::support::{lines, Step};
+use crate::support::{lines, read_head, Step, TcpServer};
 
 /// A host that never resolves (RFC 6761): reaching Port at it proves the proxy carried the
 /// request.
@@ -28,31 +27,18 @@ const UNRESOLVABLE: &str = "port.invalid";
 /// to an HTTP proxy) to `plain`, and tunnels `CONNECT` to `tunnel`, whatever host the client
 /// names. It records the first line of every connection.
 struct Proxy {
-    addr: SocketAddr,
+    server: TcpServer,
     seen: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
 }
 
 impl Proxy {
     fn start(plain: SocketAddr, tunnel: Option<SocketAddr>) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (record, stopped) = (seen.clone(), stop.clone());
-        thread::spawn(move || {
-            for client in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(client) = client else { continue };
-                let record = record.clone();
-                thread::spawn(move || {
-                    let _ = Proxy::serve(client, plain, tunnel, &record);
-                });
-            }
+        let record = seen.clone();
+        let server = TcpServer::start(move |client| {
+            let _ = Proxy::serve(client, plain, tunnel, &record);
         });
-        Proxy { addr, seen, stop }
+        Proxy { server, seen }
     }
 
     fn serve(
@@ -62,14 +48,9 @@ impl Proxy {
         record: &Mutex<Vec<String>>,
     ) -> std::io::Result<()> {
         // Read the request head (the first request's, for a plain connection).
-        let mut head = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = client.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            head.extend_from_slice(&buf[..n]);
+        let head = read_head(&mut client)?;
+        if !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(());
         }
         let text = String::from_utf8_lossy(&head);
         let first = text.lines().next().unwrap_or_default().to_string();
@@ -94,19 +75,12 @@ impl Proxy {
 
     /// `http://127.0.0.1:PORT`.
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The first line of each connection the proxy was asked to carry.
     fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
     }
 }
 

@@ -469,3 +469,62 @@ pub fn respond(
 pub fn statuses(port: &StandIn) -> Vec<u16> {
     port.requests().iter().map(|r| r.status).collect()
 }
+
+/// A raw TCP server on 127.0.0.1 for what the stand-in cannot be (a proxy, a server that
+/// redirects or never stops answering): each connection goes to `serve` on its own thread.
+/// Dropping it stops accepting.
+pub struct TcpServer {
+    pub addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TcpServer {
+    pub fn start(serve: impl Fn(std::net::TcpStream) + Send + Sync + 'static) -> TcpServer {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local address");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let serve = std::sync::Arc::new(serve);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let serve = serve.clone();
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        TcpServer { addr, stop }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the stop.
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}
+
+/// Reads from `conn` until the end of a request head (`\r\n\r\n`) or of the stream; returns
+/// everything read, which may run past the head.
+pub fn read_head(conn: &mut std::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    Ok(head)
+}
