@@ -341,6 +341,22 @@ fn a_patch_run_status_step_on_a_re_run_leaves_the_run_as_it_ended_and_adds_links
 }
 
 #[test]
+fn without_links_to_add_a_status_step_on_a_re_run_sends_nothing_to_the_run() {
+    let port = stand_in_with_ended_run();
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "SUCCESS")
+        .input("statusLabel", "Deployed")
+        .input("summary", "Deployed v2 to production")
+        .input("addJobLink", "false")
+        .run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, GET_RUN]);
+    assert_eq!(warnings(&out).len(), 1, "{}", out.stdout);
+    assert_run_as_it_ended(&port);
+}
+
+#[test]
 fn a_re_run_of_a_tracked_job_leaves_the_run_as_it_ended_and_adds_the_job_link() {
     let port = stand_in_with_ended_run();
     let start = Step::track_start(&port)

@@ -325,6 +325,27 @@ fn a_job_index_outside_its_matrix_is_refused_before_anything_is_sent() {
 }
 
 #[test]
+fn an_end_without_the_jobs_status_leaves_the_run_open_without_the_running_label() {
+    let port = stand_in_with_dispatched_run();
+    let start = no_port_input(Step::track_start(&port))
+        .input("statusLabel", "Deploying")
+        .run();
+    start.assert_success();
+    let end = no_port_input(Step::track_end(&port, "", &start.state))
+        .input("statusLabel", "Deploying")
+        .run();
+    end.assert_success();
+    assert!(
+        end.stdout.contains("input 'jobStatus' is empty"),
+        "{}",
+        end.stdout
+    );
+    let run = port.run("r_gh").unwrap();
+    assert_eq!(run["status"], "IN_PROGRESS");
+    assert_eq!(run["statusLabel"], "deploy ended");
+}
+
+#[test]
 fn an_end_with_no_state_sends_nothing_and_succeeds() {
     let port = stand_in_with_dispatched_run();
     let out = no_port_input(Step::track_end(&port, "failure", &[])).run();
