@@ -103,6 +103,8 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
         body.insert("relations".into(), Value::Object(r.clone()));
     }
     let query = write_query(step);
+    // Without `identifier` this write is never repeated, except here: refused because the run
+    // has ended, Port wrote nothing, and it is sent again untied (see the function).
     let (answer, untied) = write_tied_while_open(
         &step.client,
         Method::POST,

@@ -204,8 +204,8 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
 
 /// Reads the run, then PATCHes it. The run is read whenever links or a status are to be sent:
 /// for the links it already has (a PATCH replaces them), and so that a run that has already
-/// ended keeps its status, label and summary. The read may use the time up to [`Deadlines::read_run`]; the PATCH
-/// alone has the rest, so a slow read cannot starve it.
+/// ended keeps its status, label and summary. The read may use the time up to
+/// [`Deadlines::read_run`]; the PATCH alone has the rest, so a slow read cannot starve it.
 ///
 /// [`Deadlines::read_run`]: super::Deadlines
 async fn update_run(
