@@ -100,6 +100,82 @@ impl Status {
     }
 }
 
+/// `track`'s `finish` input: whether the end of the job finishes the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// `auto` (the default): yes, unless the job is one leg of a matrix (`jobTotal` over 1),
+    /// whose legs each end on their own.
+    Auto,
+    /// `true`: yes, even from a leg of a matrix.
+    Always,
+    /// `false`: never; another job finishes the run.
+    Never,
+}
+
+/// The most jobs a matrix makes (GitHub's limit).
+const MAX_MATRIX_JOBS: u64 = 256;
+
+fn parse_finish(value: Option<String>) -> Result<Finish, InputError> {
+    match value.as_deref() {
+        None => Ok(Finish::Auto),
+        Some(v) if v.eq_ignore_ascii_case("auto") => Ok(Finish::Auto),
+        Some(v) => match parse_bool("finish", Some(v.to_string()), true) {
+            Ok(true) => Ok(Finish::Always),
+            Ok(false) => Ok(Finish::Never),
+            Err(_) => Err(InputError::new(
+                "finish",
+                format!("must be auto, true or false, got {}", shown(v)),
+            )),
+        },
+    }
+}
+
+/// `jobIndex`: a whole number from 0, below `jobTotal` when that is given.
+fn parse_job_index(text: &str, total: Option<u64>) -> Result<u64, InputError> {
+    let bound = total.unwrap_or(MAX_MATRIX_JOBS);
+    match text.parse::<u64>() {
+        Ok(n) if n < bound => Ok(n),
+        _ => Err(InputError::new(
+            "jobIndex",
+            format!(
+                "must be a whole number from 0 to {} (the leg's place in its matrix, from 0; \
+                 leave the default), got {}",
+                bound - 1,
+                shown(text)
+            ),
+        )),
+    }
+}
+
+/// The most characters of matrix values shown in a log line or label.
+const MAX_MATRIX_TEXT: usize = 80;
+
+/// `jobMatrix` as shown to people: the JSON object the runner gives for `toJSON(matrix)` as
+/// `key: value, …`; other text as given. `None` outside a matrix (`null`, `{}`).
+fn matrix_values(text: &str) -> Option<String> {
+    let shown = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => return None,
+        Ok(Value::Object(values)) => values
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => text.trim().to_string(),
+    };
+    // One line, however the values were written.
+    let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    if shown.is_empty() {
+        return None;
+    }
+    Some(match shown.char_indices().nth(MAX_MATRIX_TEXT) {
+        Some((cut, _)) => format!("{}…", &shown[..cut]),
+        None => shown,
+    })
+}
+
 /// Port credentials. `Debug` never prints the secret.
 #[derive(Clone)]
 pub struct Credentials {
@@ -172,8 +248,14 @@ pub struct Inputs {
     pub max_attempts: u32,
     /// track: the job's status at the post stage (`${{ job.status }}`).
     pub job_status: Option<Status>,
-    /// track: finish the run at the end of the job (default true).
-    pub finish: bool,
+    /// track: whether the end of the job finishes the run (`finish`, default `auto`).
+    pub finish: Finish,
+    /// track: this job's place in its matrix, `strategy.job-index` (from 0) and
+    /// `strategy.job-total`; `None` when the runner gave none.
+    pub job_index: Option<u64>,
+    pub job_total: Option<u64>,
+    /// track: this leg's matrix values as shown to people (`os: ubuntu-latest, node: 20`).
+    pub job_matrix: Option<String>,
     /// SEARCH: the most entities to return (`limit`); `None`: all of them.
     pub limit: Option<u64>,
     /// GET/SEARCH: the file in the workspace the result is written to (`outputFile`).
@@ -303,7 +385,16 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
         .text("jobStatus")
         .map(|s| parse_status("jobStatus", &s))
         .transpose()?;
-    let finish = parse_bool("finish", read.text("finish"), true)?;
+    let finish = parse_finish(read.text("finish"))?;
+    let job_total = read
+        .text("jobTotal")
+        .map(|t| parse_int("jobTotal", Some(t), 1, MAX_MATRIX_JOBS))
+        .transpose()?;
+    let job_index = read
+        .text("jobIndex")
+        .map(|t| parse_job_index(&t, job_total))
+        .transpose()?;
+    let job_matrix = read.json("jobMatrix").and_then(|m| matrix_values(&m));
     // Checked with the rest; its value is read by `fails_on_error`, which decides how even an
     // error of these inputs is reported.
     parse_bool("failOnError", read.text("failOnError"), false)?;
@@ -369,6 +460,9 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
         max_attempts,
         job_status,
         finish,
+        job_index,
+        job_total,
+        job_matrix,
         limit,
         output_file,
         ignored: read.ignored(),
@@ -429,7 +523,7 @@ const fn track_only(name: &'static str, default: &'static str) -> Declared {
 /// Every input port-action reads: the one list of their names, defaults, and the operations
 /// that read them. `action.yml` declares those of the root action, in this order;
 /// `track/action.yml` those marked as tracked.
-const INPUTS: [Declared; 39] = [
+const INPUTS: [Declared; 42] = [
     tracked("baseUrl", "", All),
     tracked("clientId", "", All),
     tracked("clientSecret", "", All),
@@ -476,8 +570,11 @@ const INPUTS: [Declared; 39] = [
     input("limit", "", Only(&[Search])),
     input("outputFile", "", Only(&[Get, Search])),
     track_only("jobStatus", "${{ job.status }}"),
-    track_only("finish", "true"),
+    track_only("finish", "auto"),
     track_only("failOnError", "false"),
+    track_only("jobIndex", "${{ strategy.job-index }}"),
+    track_only("jobTotal", "${{ strategy.job-total }}"),
+    track_only("jobMatrix", "${{ toJSON(matrix) }}"),
 ];
 
 /// The inputs of the root action, spelled as in `action.yml` and in workflows, in its order.

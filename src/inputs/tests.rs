@@ -1118,3 +1118,33 @@ fn fail_on_error_is_true_only_in_the_spellings_of_a_true_boolean() {
     }
     assert!(!fails_on_error(&Env::new()));
 }
+
+#[test]
+fn matrix_values_are_one_short_line_of_what_the_runner_gives() {
+    assert_eq!(
+        matrix_values("{\n  \"os\": \"ubuntu-latest\",\n  \"node\": 20\n}").as_deref(),
+        Some("os: ubuntu-latest, node: 20")
+    );
+    // Outside a matrix the runner gives `null`; a user may give a value of their own.
+    assert_eq!(matrix_values("null"), None);
+    assert_eq!(matrix_values("{}"), None);
+    assert_eq!(
+        matrix_values("arm64\nlinux").as_deref(),
+        Some("arm64 linux")
+    );
+    let long = matrix_values(&format!("{{\"target\": \"{}\"}}", "x".repeat(200))).unwrap();
+    assert_eq!(long.chars().count(), MAX_MATRIX_TEXT + 1);
+    assert!(long.ends_with('…'));
+}
+
+#[test]
+fn finish_is_auto_unless_given_as_a_boolean() {
+    assert_eq!(parse_finish(None), Ok(Finish::Auto));
+    assert_eq!(parse_finish(Some("AUTO".into())), Ok(Finish::Auto));
+    assert_eq!(parse_finish(Some("True".into())), Ok(Finish::Always));
+    assert_eq!(parse_finish(Some("false".into())), Ok(Finish::Never));
+    assert_eq!(
+        parse_finish(Some("last".into())).unwrap_err().to_string(),
+        "input 'finish' must be auto, true or false, got 'last'"
+    );
+}

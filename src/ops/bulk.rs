@@ -13,6 +13,7 @@ mod entities_file;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::BufReader;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -174,6 +175,8 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     let query = Arc::new(query);
+    // Set once a batch meets a run that has ended; counts the batches written untied.
+    let run_ended = Arc::new((AtomicBool::new(false), AtomicUsize::new(0)));
     let limit = step.inputs.concurrency.max(1);
     let mut total = 0;
     let mut batcher = Batcher::default();
@@ -211,7 +214,8 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             };
             let client = step.client.clone();
             let query = query.clone();
-            in_flight.spawn(async move { send_batch(&client, batch, &query).await });
+            let ended = run_ended.clone();
+            in_flight.spawn(async move { send_batch(&client, batch, &query, &ended).await });
         }
         let Some(joined) = in_flight.join_next().await else {
             break;
@@ -263,12 +267,32 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         }
         Source::Input(_) => String::new(),
     };
+    let untied = run_ended.1.load(Ordering::Relaxed);
+    if untied > 0 {
+        super::run::run_ended(
+            step,
+            None,
+            format!(
+                "the entities of {untied} batch{} were written without being tied to it",
+                if untied == 1 { "" } else { "es" }
+            ),
+        );
+    }
     step.note(format!(
         "Bulk upsert{from}: {} of {total} entities written in {batch_count} batches{}",
         written.len(),
         step.run
             .as_ref()
-            .map(|r| format!(", tied to run {}", crate::runner::markdown::code(&r.id)))
+            .map(|r| {
+                let run = crate::runner::markdown::code(&r.id);
+                match untied {
+                    0 => format!(", tied to run {run}"),
+                    n if n >= batch_count => {
+                        format!(", not tied to run {run}: it has already ended")
+                    }
+                    n => format!(", tied to run {run} but for {n} batches sent after it ended"),
+                }
+            })
             .unwrap_or_default()
     ));
     if !failures.is_empty() {
@@ -426,20 +450,34 @@ impl Batcher {
     }
 }
 
-/// Sends one batch and maps Port's answer back to the input's element numbers.
-async fn send_batch(client: &PortClient, batch: Batch, query: &[(String, String)]) -> BatchResult {
+/// Sends one batch and maps Port's answer back to the input's element numbers. A batch Port
+/// refuses because the run has ended is sent again untied (see
+/// [`super::entity::write_tied_while_open`]), counted in `run_ended.1`.
+async fn send_batch(
+    client: &PortClient,
+    batch: Batch,
+    query: &[(String, String)],
+    run_ended: &(AtomicBool, AtomicUsize),
+) -> BatchResult {
     let body = json!({
         "entities": batch.items.iter().map(|i| &i.body).collect::<Vec<_>>(),
     });
     let query: Vec<(&str, String)> = query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let answer = client
-        .call(
-            Method::POST,
-            &["blueprints", &batch.blueprint, "entities", "bulk"],
-            &query,
-            Some(&body),
-        )
-        .await;
+    let answer = super::entity::write_tied_while_open(
+        client,
+        Method::POST,
+        &["blueprints", &batch.blueprint, "entities", "bulk"],
+        &query,
+        Some(&body),
+        &run_ended.0,
+    )
+    .await
+    .map(|(answer, untied)| {
+        if untied {
+            run_ended.1.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
+    });
     match answer {
         Ok(answer) => map_answer(&batch, &answer),
         Err(e) if e.status() == Some(413) && batch.items.len() > 1 => {

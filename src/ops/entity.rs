@@ -3,6 +3,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use reqwest::Method;
@@ -10,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::Step;
 use crate::inputs::OutputFile;
-use crate::port;
+use crate::port::{self, PortClient, PortError, Query};
 use crate::runner::markdown::{code, link};
 
 /// The query of every entity write: `upsert=true&merge=true`, plus the run and
@@ -27,6 +28,51 @@ pub(super) fn write_query(step: &Step) -> Vec<(&'static str, String)> {
         q.push(("create_missing_related_entities", "true".to_string()));
     }
     q
+}
+
+/// Sends an entity write whose `query` may tie it to the step's run (`run_id`). When Port
+/// refuses it because that run has already ended (`run_exhausted`: a re-run of the job finds
+/// the run of its first attempt), the same write is sent again without `run_id`: the entity
+/// is the job's real work, and only the tie cannot be had. That second request is safe even
+/// for an upsert without `identifier`, whose copies are otherwise never sent (a copy whose
+/// answer was lost may have created an entity): Port refused the first before writing
+/// anything, so the second is the only one that can take effect. Once a write has met an
+/// ended run (`ended` is set), the writes after it go untied at once.
+///
+/// Returns Port's answer and whether the write went untied.
+pub(super) async fn write_tied_while_open(
+    client: &PortClient,
+    method: Method,
+    segments: &[&str],
+    query: &Query<'_>,
+    body: Option<&Value>,
+    ended: &AtomicBool,
+) -> Result<(Value, bool), PortError> {
+    let tied = query.iter().any(|(k, _)| *k == "run_id");
+    if !tied || !ended.load(Ordering::Relaxed) {
+        match client.call(method.clone(), segments, query, body).await {
+            Err(e) if tied && e.code() == Some("run_exhausted") => {
+                ended.store(true, Ordering::Relaxed)
+            }
+            answer => return answer.map(|a| (a, false)),
+        }
+    }
+    let untied: Vec<(&str, String)> = query
+        .iter()
+        .filter(|(k, _)| *k != "run_id")
+        .cloned()
+        .collect();
+    let answer = client.call(method, segments, &untied, body).await?;
+    Ok((answer, true))
+}
+
+/// ", tied to run `r_…`", or that it could not be for a run that has ended.
+fn tie_note(step: &Step, untied: bool) -> String {
+    match (&step.run, untied) {
+        (Some(r), false) => format!(", tied to run {}", code(&r.id)),
+        (Some(r), true) => format!(", not tied to run {}: it has already ended", code(&r.id)),
+        (None, _) => String::new(),
+    }
 }
 
 /// UPSERT: `POST /v1/blueprints/{bp}/entities`, with only the fields given.
@@ -57,16 +103,25 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
         body.insert("relations".into(), Value::Object(r.clone()));
     }
     let query = write_query(step);
-    let answer = step
-        .client
-        .call(
-            Method::POST,
-            &["blueprints", &blueprint, "entities"],
-            &query,
-            Some(&Value::Object(body)),
-        )
-        .await
-        .with_context(|| format!("cannot upsert the entity in blueprint '{blueprint}'"))?;
+    // Without `identifier` this write is never repeated, except here: refused because the run
+    // has ended, Port wrote nothing, and it is sent again untied (see the function).
+    let (answer, untied) = write_tied_while_open(
+        &step.client,
+        Method::POST,
+        &["blueprints", &blueprint, "entities"],
+        &query,
+        Some(&Value::Object(body)),
+        &AtomicBool::new(false),
+    )
+    .await
+    .with_context(|| format!("cannot upsert the entity in blueprint '{blueprint}'"))?;
+    if untied {
+        super::run::run_ended(
+            step,
+            None,
+            "the entity was written without being tied to it",
+        );
+    }
     let entity = answer
         .get("entity")
         .cloned()
@@ -79,10 +134,7 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
     step.output("identifier", &identifier);
     step.output("entity", &serde_json::to_string(&entity)?);
     let url = port::entity_url(&step.inputs.api_base, &blueprint, &identifier);
-    let tied = match &step.run {
-        Some(r) => format!(", tied to run {}", code(&r.id)),
-        None => String::new(),
-    };
+    let tied = tie_note(step, untied);
     step.note(format!(
         "Entity {} upserted in blueprint {}{tied}",
         link(&code(&identifier), &url),
@@ -530,18 +582,27 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
     if let Some(run) = &step.run {
         query.push(("run_id", run.id.clone()));
     }
-    step.client
-        .call(
-            Method::DELETE,
-            &["blueprints", &bp, "entities", &id],
-            &query,
+    let (_, untied) = write_tied_while_open(
+        &step.client,
+        Method::DELETE,
+        &["blueprints", &bp, "entities", &id],
+        &query,
+        None,
+        &AtomicBool::new(false),
+    )
+    .await
+    .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
+    if untied {
+        super::run::run_ended(
+            step,
             None,
-        )
-        .await
-        .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
+            "the entity was deleted without being tied to it",
+        );
+    }
     step.output("ok", "true");
+    let tied = tie_note(step, untied);
     step.note(format!(
-        "Entity {} of blueprint {} deleted",
+        "Entity {} of blueprint {} deleted{tied}",
         code(&id),
         code(&bp)
     ));

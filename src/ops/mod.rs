@@ -54,6 +54,8 @@ pub struct Step {
     pub stage: Option<track::Stage>,
     /// At the end of a tracked job: what its start saved.
     pub saved: Option<track::Saved>,
+    /// What the step did otherwise because its run has already ended.
+    ended_run: run::EndedRun,
 }
 
 /// What the binary was started as.
@@ -276,6 +278,7 @@ fn prepare(
         stop,
         stage,
         saved,
+        ended_run: run::EndedRun::default(),
     })
 }
 
@@ -373,12 +376,14 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
     let result = result.map_err(|e| explain_run_error(e, step.run.as_ref()));
     if step.stop.reason().is_some() {
         // A cancelled step sends nothing more, not even the status.
+        run::warn_if_run_ended(step);
         return result;
     }
     // Every operation reports to its run: the log line, and the status when one is given.
     let reported = run::report(step, result.as_ref().err())
         .await
         .map_err(|e| explain_run_error(e, step.run.as_ref()));
+    run::warn_if_run_ended(step);
     result?;
     reported
 }

@@ -171,8 +171,8 @@ fn warn_unused_run_inputs(step: &Step) {
     }
 }
 
-/// `POST /v1/actions/runs/{id}/logs`. A run that has already ended refuses logs: that is a
-/// warning, not a failure of the step.
+/// `POST /v1/actions/runs/{id}/logs`. A run that has already ended refuses logs: that is said
+/// in the step's warning about the ended run, and is not a failure of the step.
 async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Result<()> {
     let body = json!({ "message": message });
     match step
@@ -191,13 +191,11 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
             Ok(())
         }
         Err(e) if e.code() == Some("run_exhausted") => {
-            let message = format!(
-                "Port run {run_id} has already ended, so it takes no more log lines; \
-                 this one was not added: {message:?}"
+            run_ended(
+                step,
+                None,
+                format!("it takes no more log lines, so this one was not added: {message:?}"),
             );
-            step.console
-                .warning(Some("Port run already ended"), &message);
-            step.note(format!("⚠️ {}", text(&message)));
             Ok(())
         }
         Err(e) => Err(e).context(format!("cannot post the log line to Port run {run_id}")),
@@ -206,8 +204,8 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
 
 /// Reads the run, then PATCHes it. The run is read whenever links or a status are to be sent:
 /// for the links it already has (a PATCH replaces them), and so that a run that has already
-/// ended keeps its status. The read may use the time up to [`Deadlines::read_run`]; the PATCH
-/// alone has the rest, so a slow read cannot starve it.
+/// ended keeps its status, label and summary. The read may use the time up to
+/// [`Deadlines::read_run`]; the PATCH alone has the rest, so a slow read cannot starve it.
 ///
 /// [`Deadlines::read_run`]: super::Deadlines
 async fn update_run(
@@ -229,7 +227,6 @@ async fn update_run(
     } else {
         read_before_patch(step, run_id, !wanted.is_empty()).await?
     };
-    let status = status.filter(|s| keeps_open_status(step, run_id, current.as_ref(), *s));
     let links = current
         .as_ref()
         .filter(|_| !wanted.is_empty())
@@ -240,6 +237,13 @@ async fn update_run(
         .clone()
         .or_else(|| status.and_then(Status::default_label).map(str::to_string));
     let summary = summary.or_else(|| status.map(|s| generated_summary(step, s)));
+    let (status, label, summary) = match ended_status(current.as_ref()) {
+        Some(ended) => {
+            keep_what_the_run_ended_with(step, &ended, status, label.is_some(), summary.is_some());
+            (None, None, None)
+        }
+        None => (status, label, summary),
+    };
     let mut body = Map::new();
     if let Some(s) = status {
         body.insert("status".into(), json!(s.port_value()));
@@ -305,30 +309,94 @@ async fn read_before_patch(
     }
 }
 
-/// Whether `status` may be written to the run as read: a run that has already ended keeps the
-/// status it ended with (Port's integration may have finished it, or an earlier step).
-fn keeps_open_status(
-    step: &mut Step,
-    run_id: &str,
-    current: Option<&Value>,
-    status: Status,
-) -> bool {
-    let current_status = current
+/// The status of a run, as read, that has already ended; `None` for an open run, or one that
+/// could not be read.
+fn ended_status(current: Option<&Value>) -> Option<String> {
+    current
         .and_then(|r| r.get("status"))
         .and_then(Value::as_str)
-        .unwrap_or("");
-    if current_status.is_empty() || OPEN_STATUSES.contains(&current_status) {
-        return true;
+        .filter(|s| !s.is_empty() && !OPEN_STATUSES.contains(s))
+        .map(str::to_string)
+}
+
+/// A run that has already ended keeps what it ended with: its status, label and summary are
+/// the record of the request that started it (Port's integration or an earlier attempt wrote
+/// them), so a later step, a re-run above all, sends none of them; links may still be added.
+fn keep_what_the_run_ended_with(
+    step: &mut Step,
+    ended: &str,
+    status: Option<Status>,
+    label: bool,
+    summary: bool,
+) {
+    let others = match (label, summary) {
+        (true, true) => Some(("label and summary", "were", "they")),
+        (true, false) => Some(("label", "was", "it")),
+        (false, true) => Some(("summary", "was", "it")),
+        (false, false) => None,
+    };
+    let effect = match (status, others) {
+        (Some(s), None) => format!(
+            "its status was left as it is instead of being set to {}",
+            s.port_value()
+        ),
+        (Some(s), Some((others, _, they))) => format!(
+            "its status was left as it is instead of being set to {}, and its {others} as \
+             {they} were",
+            s.port_value()
+        ),
+        (None, Some((others, were, they))) => {
+            format!("its {others} {were} left as {they} {were}")
+        }
+        (None, None) => return,
+    };
+    run_ended(step, Some(ended), effect);
+}
+
+/// What a step did otherwise, or left undone, because its run has already ended; said in one
+/// warning at the end of the step ([`warn_if_run_ended`]).
+#[derive(Debug, Default)]
+pub struct EndedRun {
+    /// The status the run ended with, when it was read.
+    status: Option<String>,
+    /// What was done otherwise, in order, each said once.
+    effects: Vec<String>,
+}
+
+/// Records that the step's run has already ended and what the step did about it.
+pub(super) fn run_ended(step: &mut Step, status: Option<&str>, effect: impl Into<String>) {
+    let ended = &mut step.ended_run;
+    if let Some(s) = status {
+        ended.status = Some(s.to_string());
     }
+    let effect = effect.into();
+    if !ended.effects.contains(&effect) {
+        ended.effects.push(effect);
+    }
+}
+
+/// The one warning of a step whose run had already ended: what it did about it, and why a
+/// re-run cannot change the run.
+pub(super) fn warn_if_run_ended(step: &mut Step) {
+    let ended = std::mem::take(&mut step.ended_run);
+    let Some(run) = step.run.clone() else { return };
+    if ended.effects.is_empty() {
+        return;
+    }
+    let head = match &ended.status {
+        Some(s) => format!("Port run {} had already ended with {s}", run.id),
+        None => format!("Port run {} has already ended", run.id),
+    };
     let message = format!(
-        "Port run {run_id} had already ended with {current_status}; its status was left as it \
-         is instead of being set to {}",
-        status.port_value()
+        "{head}; {}. The run came from {}: a re-run of a job finds the run of its first \
+         attempt, and does not change what that run ended with; for a new run, trigger the \
+         action again in Port",
+        ended.effects.join("; "),
+        run.source
     );
     step.console
         .warning(Some("Port run already ended"), &message);
     step.note(format!("⚠️ {}", text(&message)));
-    false
 }
 
 /// The outputs and summary lines of a run update that landed.

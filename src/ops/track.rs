@@ -11,7 +11,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{ResolvedRun, Step};
-use crate::inputs::Status;
+use crate::inputs::{Finish, Status};
 use crate::port::humantime;
 use crate::runner::Outputs;
 use crate::Env;
@@ -71,12 +71,69 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-/// "job `deploy`", or "the job" when the runner did not say.
+/// "job `deploy`", or "the job" when the runner did not say; a leg of a matrix adds its place
+/// and values: "job `test` (leg 2 of 3: os: ubuntu-latest)".
 fn job_name(step: &Step) -> String {
-    match &step.job.job {
+    let name = match &step.job.job {
         Some(name) => format!("job `{name}`"),
         None => "the job".to_string(),
+    };
+    match leg(step) {
+        Some(leg) => format!("{name} ({leg})"),
+        None => name,
     }
+}
+
+/// "leg 2 of 3: os: ubuntu-latest" for a job that is one leg of a matrix (`jobTotal` over 1).
+fn leg(step: &Step) -> Option<String> {
+    let total = step.inputs.job_total.filter(|t| *t > 1)?;
+    let mut leg = match step.inputs.job_index {
+        Some(i) => format!("leg {} of {total}", i + 1),
+        None => format!("one leg of {total}"),
+    };
+    if let Some(values) = &step.inputs.job_matrix {
+        leg.push_str(&format!(": {values}"));
+    }
+    Some(leg)
+}
+
+/// Whether the end of this job finishes the run: `finish: auto` finishes it unless the job is
+/// one leg of a matrix, whose first leg to end would otherwise decide the run for all.
+fn finishes_run(step: &Step) -> bool {
+    match step.inputs.finish {
+        Finish::Always => true,
+        Finish::Never => false,
+        Finish::Auto => leg(step).is_none(),
+    }
+}
+
+/// The label a finished run keeps: the outcome's, whatever label it had while the job ran.
+fn finished_label(status: Status) -> &'static str {
+    match status {
+        Status::Success => "Succeeded",
+        Status::Failure => "Failed",
+        Status::Cancelled => "Cancelled",
+    }
+}
+
+/// The label of a run this job does not finish: the running label no longer holds, and the
+/// run's outcome is not known yet, so it says which job ended how ("deploy succeeded",
+/// "test (leg 2 of 3) failed").
+fn ended_job_label(step: &Step, status: Option<Status>) -> String {
+    let mut who = step.job.job.clone().unwrap_or_else(|| "Job".to_string());
+    if let (Some(total), Some(i)) = (
+        step.inputs.job_total.filter(|t| *t > 1),
+        step.inputs.job_index,
+    ) {
+        who.push_str(&format!(" (leg {} of {total})", i + 1));
+    }
+    let how = match status {
+        Some(Status::Success) => "succeeded",
+        Some(Status::Failure) => "failed",
+        Some(Status::Cancelled) => "cancelled",
+        None => "ended",
+    };
+    format!("{who} {how}")
 }
 
 fn attempt(step: &Step) -> &str {
@@ -131,8 +188,10 @@ fn save_state(step: &Step, run: &ResolvedRun) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The post stage: the job's status becomes the run's, with a generated summary and a last
-/// log line; with `finish: false`, only the log line and the label.
+/// The post stage: the job's status becomes the run's, labelled with the outcome ("Succeeded",
+/// "Failed", "Cancelled") and with a generated summary and a last log line. A job that does
+/// not finish the run (`finish: false`, or a leg of a matrix) posts its line and a label saying
+/// how it ended.
 pub fn end(step: &mut Step, saved: &Saved) {
     let took = saved
         .started_at
@@ -153,10 +212,23 @@ pub fn end(step: &mut Step, saved: &Saved) {
         attempt(step)
     ));
     step.inputs.add_job_link = true;
-    if !step.inputs.finish {
+    if !finishes_run(step) {
+        step.inputs.status_label = Some(ended_job_label(step, status));
+        if step.inputs.finish == Finish::Auto {
+            let message = format!(
+                "This job is one leg of a matrix ({}): its end does not finish the run, as \
+                 the other legs may still be running (finish: auto); a job after the matrix \
+                 finishes it, or Port's GitHub integration when the workflow ends. Set \
+                 finish: true to finish it from this leg",
+                leg(step).unwrap_or_default()
+            );
+            step.console.info(&message);
+            step.note(crate::runner::markdown::text(&message));
+        }
         return;
     }
     let Some(status) = status else {
+        step.inputs.status_label = Some(ended_job_label(step, None));
         step.console.warning(
             Some("Job status unknown"),
             "input 'jobStatus' is empty, so the run was not finished; Port's GitHub \
@@ -164,6 +236,7 @@ pub fn end(step: &mut Step, saved: &Saved) {
         );
         return;
     };
+    step.inputs.status_label = Some(finished_label(status).to_string());
     step.inputs.status = Some(status);
     let mut summary = format!("GitHub Actions {}", job_name(step));
     if let Some(repo) = &step.job.repository {

@@ -345,23 +345,6 @@ fn a_log_to_a_finished_run_is_a_warning_and_the_step_succeeds() {
 }
 
 #[test]
-fn an_entity_write_tied_to_a_finished_run_fails_with_run_exhausted() {
-    let port = StandIn::start();
-    port.add_run("r_demo", "FAILURE", &[WORKFLOW_RUN_URL]);
-    let out = upsert(&port).run();
-    out.assert_failure(
-        "Port run r_demo (from inputs.port_context.runId) has already ended, and writes can be \
-         tied to a run only while it is in progress: cannot upsert the entity in blueprint \
-         'service': Port API 400 run_exhausted: Action run has already finished execution \
-         (POST /v1/blueprints/service/entities, trace id ",
-    );
-    assert_names_a_trace_id(out.errors()[0]);
-    assert_eq!(lines(&port), [TOKEN, UPSERT]);
-    assert!(port.entities("service").is_empty());
-    assert_eq!(port.run("r_demo").unwrap()["status"], "FAILURE");
-}
-
-#[test]
 fn a_partial_bulk_answer_reports_each_failed_entity_and_keeps_the_rest() {
     let port = stand_in_with_run();
     let entities: Vec<Value> = (0..45)

@@ -15,6 +15,7 @@ mod fuzz;
 mod hostile;
 mod network;
 mod release;
+mod reruns;
 mod retries;
 mod run_ids;
 mod runs;

@@ -80,8 +80,9 @@ pub fn declared_inputs() -> BTreeMap<String, String> {
     declared_inputs_of(Action::Root)
 }
 
-/// The inputs an action declares, with their defaults as the runner evaluates them
-/// (`${{ job.status }}` is left for the test to set, as the runner does at each stage).
+/// The inputs an action declares, with their defaults as the runner evaluates them in a job
+/// that is not a matrix (`${{ job.status }}` is left for the test to set, as the runner does at
+/// each stage).
 pub fn declared_inputs_of(action: Action) -> BTreeMap<String, String> {
     let inputs = action_yml_of(action)["inputs"]
         .as_hash()
@@ -92,6 +93,11 @@ pub fn declared_inputs_of(action: Action) -> BTreeMap<String, String> {
             let name = name.as_str().expect("input name").to_string();
             let default = yaml_scalar(&spec["default"]).unwrap_or_default();
             let default = default.replace("${{ job.check_run_id }}", JOB_ID);
+            // What the runner gives a job that is not a matrix.
+            let default = default
+                .replace("${{ strategy.job-index }}", "0")
+                .replace("${{ strategy.job-total }}", "1")
+                .replace("${{ toJSON(matrix) }}", "null");
             (name, default)
         })
         .collect()

@@ -158,18 +158,191 @@ fn a_cancelled_job_finishes_the_run_with_failure_labelled_cancelled() {
 }
 
 #[test]
-fn with_finish_false_the_end_posts_its_line_and_label_and_leaves_the_run_open() {
+fn the_running_label_gives_way_to_the_outcome_when_the_run_finishes() {
+    for (job_status, label) in [
+        ("success", "Succeeded"),
+        ("failure", "Failed"),
+        ("cancelled", "Cancelled"),
+    ] {
+        let port = stand_in_with_dispatched_run();
+        // The README's first example: the label is given to the step, so both stages get it.
+        let start = no_port_input(Step::track_start(&port))
+            .input("statusLabel", "Deploying")
+            .run();
+        start.assert_success();
+        assert_eq!(patch_body(&port, 0)["statusLabel"], "Deploying");
+        no_port_input(Step::track_end(&port, job_status, &start.state))
+            .input("statusLabel", "Deploying")
+            .run()
+            .assert_success();
+        let end = patch_body(&port, 1);
+        assert_eq!(end["statusLabel"], label, "{job_status}: {end:#}");
+        assert_eq!(port.run("r_gh").unwrap()["statusLabel"], label);
+    }
+}
+
+#[test]
+fn with_finish_false_the_end_posts_its_line_and_says_how_the_job_ended() {
+    for (job_status, label) in [
+        ("success", "deploy succeeded"),
+        ("failure", "deploy failed"),
+        ("cancelled", "deploy cancelled"),
+    ] {
+        let port = stand_in_with_dispatched_run();
+        track_job(&port, job_status, |s| {
+            s.input("finish", "false").input("statusLabel", "Building")
+        });
+        let run = port.run("r_gh").unwrap();
+        assert_eq!(run["status"], "IN_PROGRESS");
+        assert_eq!(run["statusLabel"], label, "{job_status}");
+        let end_patch = patch_body(&port, 1);
+        assert_eq!(end_patch.get("status"), None);
+        assert_eq!(end_patch.get("summary"), None);
+        assert_eq!(log_messages(&port).len(), 2);
+    }
+}
+
+/// A leg of a matrix as the runner starts it: `strategy.job-index`, `strategy.job-total` and
+/// `toJSON(matrix)` evaluated for it.
+fn leg(step: Step, index: &str, total: &str) -> Step {
+    step.input("jobIndex", index)
+        .input("jobTotal", total)
+        .input(
+            "jobMatrix",
+            "{\n  \"os\": \"ubuntu-latest\",\n  \"node\": 20\n}",
+        )
+}
+
+#[test]
+fn a_leg_of_a_matrix_posts_its_line_and_leaves_the_run_open() {
     let port = stand_in_with_dispatched_run();
-    track_job(&port, "success", |s| {
-        s.input("finish", "false").input("statusLabel", "Built")
-    });
+    let start = no_port_input(leg(Step::track_start(&port), "1", "3"))
+        .input("statusLabel", "Testing")
+        .run();
+    start.assert_success();
+    let end = no_port_input(leg(
+        Step::track_end(&port, "failure", &start.state),
+        "1",
+        "3",
+    ))
+    .input("statusLabel", "Testing")
+    .run();
+    end.assert_success();
     let run = port.run("r_gh").unwrap();
-    assert_eq!(run["status"], "IN_PROGRESS");
-    assert_eq!(run["statusLabel"], "Built");
+    assert_eq!(
+        run["status"], "IN_PROGRESS",
+        "the first leg to end decides nothing"
+    );
+    assert_eq!(run["statusLabel"], "deploy (leg 2 of 3) failed");
     let end_patch = patch_body(&port, 1);
     assert_eq!(end_patch.get("status"), None);
     assert_eq!(end_patch.get("summary"), None);
-    assert_eq!(log_messages(&port).len(), 2);
+    let logs = log_messages(&port);
+    assert_eq!(
+        logs[0],
+        "GitHub Actions job `deploy` (leg 2 of 3: os: ubuntu-latest, node: 20) started (attempt 1)"
+    );
+    assert!(
+        logs[1].starts_with(
+            "GitHub Actions job `deploy` (leg 2 of 3: os: ubuntu-latest, node: 20) failed after "
+        ),
+        "{logs:?}"
+    );
+    assert!(
+        end.stdout
+            .contains("finish: true to finish it from this leg"),
+        "{}",
+        end.stdout
+    );
+    assert!(
+        end.summary.contains("does not finish the run"),
+        "{}",
+        end.summary
+    );
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn a_leg_of_a_matrix_finishes_the_run_when_asked_to() {
+    let port = stand_in_with_dispatched_run();
+    let start = no_port_input(leg(Step::track_start(&port), "2", "3")).run();
+    start.assert_success();
+    no_port_input(leg(
+        Step::track_end(&port, "success", &start.state),
+        "2",
+        "3",
+    ))
+    .input("finish", "true")
+    .run()
+    .assert_success();
+    let run = port.run("r_gh").unwrap();
+    assert_eq!(run["status"], "SUCCESS");
+    assert_eq!(run["statusLabel"], "Succeeded");
+    let summary = run["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(
+            "GitHub Actions job `deploy` (leg 3 of 3: os: ubuntu-latest, node: 20) in \
+             acme/payments succeeded after "
+        ),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_matrix_of_one_job_finishes_the_run() {
+    let port = stand_in_with_dispatched_run();
+    let start = no_port_input(leg(Step::track_start(&port), "0", "1")).run();
+    start.assert_success();
+    no_port_input(leg(
+        Step::track_end(&port, "success", &start.state),
+        "0",
+        "1",
+    ))
+    .run()
+    .assert_success();
+    assert_eq!(port.run("r_gh").unwrap()["status"], "SUCCESS");
+    assert_eq!(
+        log_messages(&port)[0],
+        "GitHub Actions job `deploy` started (attempt 1)"
+    );
+}
+
+#[test]
+fn a_job_index_outside_its_matrix_is_refused_before_anything_is_sent() {
+    let port = stand_in_with_dispatched_run();
+    let out = no_port_input(Step::track_start(&port))
+        .input("jobIndex", "3")
+        .input("jobTotal", "3")
+        .input("failOnError", "true")
+        .run();
+    out.assert_failure("input 'jobIndex' must be a whole number from 0 to 2");
+    assert!(port.requests().is_empty());
+    let out = no_port_input(Step::track_start(&port))
+        .input("finish", "sometimes")
+        .input("failOnError", "true")
+        .run();
+    out.assert_failure("input 'finish' must be auto, true or false, got");
+}
+
+#[test]
+fn an_end_without_the_jobs_status_leaves_the_run_open_without_the_running_label() {
+    let port = stand_in_with_dispatched_run();
+    let start = no_port_input(Step::track_start(&port))
+        .input("statusLabel", "Deploying")
+        .run();
+    start.assert_success();
+    let end = no_port_input(Step::track_end(&port, "", &start.state))
+        .input("statusLabel", "Deploying")
+        .run();
+    end.assert_success();
+    assert!(
+        end.stdout.contains("input 'jobStatus' is empty"),
+        "{}",
+        end.stdout
+    );
+    let run = port.run("r_gh").unwrap();
+    assert_eq!(run["status"], "IN_PROGRESS");
+    assert_eq!(run["statusLabel"], "deploy ended");
 }
 
 #[test]
