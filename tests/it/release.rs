@@ -777,6 +777,46 @@ fn the_binaries_are_built_on_their_own_runners_without_secrets_or_write_permissi
             "win32-x64"
         ]
     );
+    // Built by the Rust of the image's builder, as the step that reads the Dockerfile finds it.
+    let steps = build["steps"].as_vec().unwrap();
+    let find = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("rust"))
+        .expect("the step that finds the Rust version");
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    let run = Command::new("bash")
+        .args(["-e", "-c", find["run"].as_str().unwrap()])
+        .current_dir(root())
+        .env("GITHUB_OUTPUT", &output)
+        .output()
+        .expect("bash runs");
+    assert!(run.status.success(), "{}", output_text(&run));
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let builder = dockerfile
+        .lines()
+        .find(|l| l.starts_with("FROM ") && l.ends_with(" AS builder"))
+        .expect("the builder");
+    let tag = builder.split(" rust:").nth(1).expect("a rust image");
+    let version = tag.split('-').next().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        format!("version={version}\n")
+    );
+    let toolchain = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("dtolnay/rust-toolchain@"))
+        })
+        .expect("the toolchain step");
+    assert_eq!(
+        toolchain["with"]["toolchain"].as_str(),
+        Some("${{ steps.rust.outputs.version }}")
+    );
+    // Windows: the C runtime linked in, so no Visual C++ redistributable is needed.
+    assert!(text.contains("+crt-static"), "{text}");
     // The job that makes the release commits receives them.
     let publish = &workflow["jobs"]["publish"];
     let needs: Vec<&str> = publish["needs"]
