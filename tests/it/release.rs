@@ -59,7 +59,12 @@ fn release_files() -> Vec<(String, String)> {
     if root().join("track/action.yml").is_file() {
         names.push("track/action.yml".into());
     }
-    names.extend(files_under("native"));
+    // Binaries a contributor built locally are not part of the source commit.
+    names.extend(
+        files_under("native")
+            .into_iter()
+            .filter(|n| !n.starts_with("native/bin/") && !n.contains("/node_modules/")),
+    );
     names.extend(
         files_under(".github/workflows")
             .into_iter()
@@ -329,6 +334,26 @@ fn a_release_pins_the_reusable_workflows_by_full_sha_to_a_commit_that_runs_the_i
         uses_values(&yaml(old), &mut old_uses);
         uses_values(&yaml(&new), &mut new_uses);
         assert_eq!(old_uses.len(), new_uses.len(), "{name}");
+
+        // An organisation that requires actions pinned to a full commit SHA accepts every
+        // `uses:` of a reusable workflow, this action's and the others'.
+        if reusable {
+            for line in new.lines().filter(|l| {
+                let l = l.trim_start();
+                l.trim_start_matches("- ").starts_with("uses:")
+            }) {
+                let reference = line.split_once("uses:").unwrap().1.trim();
+                let (_, at) = reference
+                    .split_once('@')
+                    .unwrap_or_else(|| panic!("{line}"));
+                let sha = at.split_whitespace().next().unwrap().trim_matches('"');
+                assert!(
+                    sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{name} at {tag}: not pinned by full SHA: {line}"
+                );
+                assert!(at.contains(" # v"), "{name}: the tag in a comment: {line}");
+            }
+        }
 
         // Line by line: the same lines, but for the image and this action's references.
         let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
