@@ -792,6 +792,8 @@ fn the_binaries_are_built_on_their_own_runners_without_secrets_or_write_permissi
     .collect();
     expected.sort();
     assert_eq!(built, expected);
+    // The names the native launcher looks for (node's process.platform-process.arch): the
+    // release tests above build their binaries from this list.
     assert_eq!(
         PLATFORMS.map(|(p, _)| p).to_vec(),
         [
