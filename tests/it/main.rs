@@ -5,6 +5,7 @@ mod support;
 
 mod action;
 mod bad_input;
+mod bulk_report;
 mod cli;
 mod client;
 mod compat;
