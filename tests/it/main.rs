@@ -15,6 +15,7 @@ mod failures;
 mod faults;
 mod fuzz;
 mod hostile;
+mod migration;
 mod network;
 mod release;
 mod retries;
