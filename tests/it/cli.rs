@@ -1,5 +1,6 @@
-//! The binary asked by a person: `port-action --help` and `--version` answer and send nothing,
-//! whatever `INPUT_*` variables are set.
+//! The binary started by a person rather than the runner: `port-action --help` and
+//! `--version` answer and send nothing, and a run by hand needs only the variables the README
+//! names.
 
 use std::process::Command;
 
@@ -47,4 +48,52 @@ fn version_prints_the_version_and_sends_nothing() {
         );
     }
     assert!(port.requests().is_empty(), "{:?}", port.requests());
+}
+
+#[test]
+fn a_run_by_hand_with_only_the_variables_the_readme_names_reports_to_the_run() {
+    let port = StandIn::start();
+    port.add_run("r_demo", "IN_PROGRESS", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"inputs": {"port_context": "{\"runId\": \"r_demo\"}"}}"#,
+    )
+    .unwrap();
+    let (output, summary) = (dir.path().join("output"), dir.path().join("summary"));
+    let out = Command::new(env!("CARGO_BIN_EXE_port-action"))
+        .env_clear()
+        .env("INPUT_BASEURL", port.url())
+        .env("INPUT_CLIENTID", CLIENT_ID)
+        .env("INPUT_CLIENTSECRET", CLIENT_SECRET)
+        .env("INPUT_OPERATION", "PATCH_RUN")
+        .env("INPUT_LOGMESSAGE", "Hello from my machine")
+        .env("INPUT_STATUS", "success")
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/payments")
+        .env("GITHUB_RUN_ID", "1234")
+        .env("GITHUB_JOB", "deploy")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("Port run r_demo (from inputs.port_context.runId)"),
+        "{stdout}"
+    );
+    assert_eq!(port.run("r_demo").unwrap()["status"], "SUCCESS");
+    assert_eq!(port.logs("r_demo")[0]["message"], "Hello from my machine");
+    let outputs =
+        port_action::runner::parse_github_output(&std::fs::read_to_string(&output).unwrap())
+            .unwrap();
+    let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["runId", "runUrl", "logMessage", "link"]);
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .starts_with("### Port: PATCH_RUN"));
 }
