@@ -159,40 +159,31 @@ fn an_input_that_is_not_utf8_is_named_and_nothing_is_sent() {
 }
 
 #[test]
-fn a_misspelled_port_host_in_base_url_is_named_before_any_request() {
+fn a_misspelled_port_host_or_ports_app_url_in_base_url_is_named_before_any_request() {
     let port = StandIn::start();
-    for (url, meant) in [
-        ("https://api.getprot.io", "https://api.getport.io"),
-        ("https://api.us.getport.com/v1", "https://api.us.getport.io"),
+    let misspelled = |meant: &str| format!("is not one of Port's: did you mean {meant}?");
+    let app = |api: &str| format!("Port's web app or website, not its API: use {api}");
+    for (url, expected) in [
+        (
+            "https://api.getprot.io",
+            misspelled("https://api.getport.io"),
+        ),
+        (
+            "https://api.us.getport.com/v1",
+            misspelled("https://api.us.getport.io"),
+        ),
+        ("https://app.getport.io", app("https://api.getport.io")),
+        (
+            "https://app.us.getport.io/",
+            app("https://api.us.getport.io"),
+        ),
     ] {
         let out = Step::new(&port)
             .input("baseUrl", url)
             .input("blueprint", "service")
             .run();
-        out.assert_failure("input 'baseUrl' is '");
-        assert!(
-            out.errors()[0].contains(&format!("is not one of Port's: did you mean {meant}?")),
-            "{}",
-            out.stdout
-        );
-    }
-    assert!(port.requests().is_empty());
-}
-
-#[test]
-fn ports_app_url_in_base_url_is_named_before_any_request() {
-    let port = StandIn::start();
-    for (url, api) in [
-        ("https://app.getport.io", "https://api.getport.io"),
-        ("https://app.us.getport.io/", "https://api.us.getport.io"),
-    ] {
-        let out = Step::new(&port)
-            .input("baseUrl", url)
-            .input("blueprint", "service")
-            .run();
-        out.assert_failure(&format!(
-            "input 'baseUrl' is '{url}', Port's web app or website, not its API: use {api}"
-        ));
+        out.assert_failure(&format!("input 'baseUrl' is '{url}'"));
+        assert!(out.errors()[0].contains(&expected), "{}", out.stdout);
     }
     assert!(port.requests().is_empty());
 }

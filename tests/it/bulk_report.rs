@@ -6,13 +6,18 @@ use serde_json::json;
 
 use crate::support::Step;
 
-#[test]
-fn one_batch_is_one_batch_in_the_summary() {
-    let port = StandIn::start();
-    let out = Step::new(&port)
+/// A BULK_UPSERT of `service` entities outside a Port run.
+fn bulk(port: &StandIn) -> Step {
+    Step::new(port)
         .event(None)
         .input("operation", "BULK_UPSERT")
         .input("blueprint", "service")
+}
+
+#[test]
+fn one_batch_is_one_batch_in_the_summary() {
+    let port = StandIn::start();
+    let out = bulk(&port)
         .input("entities", r#"[{"identifier": "payments"}]"#)
         .run();
     out.assert_success();
@@ -33,11 +38,8 @@ fn a_bad_line_is_index_from_0_and_line_from_1_as_the_readme_says() {
         "{\"identifier\": \"payments\"}\nnot json\n",
     )
     .unwrap();
-    let out = Step::new(&port)
-        .event(None)
+    let out = bulk(&port)
         .workspace(ws.path())
-        .input("operation", "BULK_UPSERT")
-        .input("blueprint", "service")
         .input("entitiesFile", "e.ndjson")
         .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
@@ -72,11 +74,8 @@ fn a_host_path_the_runner_translated_into_the_workspace_is_read() {
     )
     .unwrap();
     let translated = ws.path().join("port/e.json");
-    let out = Step::new(&port)
-        .event(None)
+    let out = bulk(&port)
         .workspace(ws.path())
-        .input("operation", "BULK_UPSERT")
-        .input("blueprint", "service")
         .input("entitiesFile", &translated.to_string_lossy())
         .run();
     out.assert_success();

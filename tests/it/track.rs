@@ -20,13 +20,28 @@ const PATCH_RUN: &str = "PATCH /v1/actions/runs/r_gh";
 /// A stand-in holding the run Port's GitHub integration dispatched this workflow run for.
 fn stand_in_with_dispatched_run() -> StandIn {
     let port = StandIn::start();
+    add_dispatched_run(&port);
+    port
+}
+
+/// The run Port's GitHub integration dispatched this workflow run for, as it is once the
+/// integration has written its externalRunId.
+fn add_dispatched_run(port: &StandIn) {
     port.add_run_json(json!({
         "id": "r_gh",
         "status": "IN_PROGRESS",
         "link": [WORKFLOW_RUN_URL],
         "externalRunId": EXTERNAL_RUN_ID,
     }));
-    port
+}
+
+/// A PATCH_RUN step finishing the run, in a workflow Port dispatched with no run id in it.
+fn dispatched_patch_run(port: &StandIn) -> Step {
+    no_port_input(Step::new(port))
+        .env("GITHUB_REPOSITORY_OWNER_ID", "5150")
+        .env("GITHUB_REPOSITORY_ID", "8080")
+        .input("operation", "PATCH_RUN")
+        .input("status", "SUCCESS")
 }
 
 /// The event of a workflow Port dispatched, with no Port input in it.
@@ -267,12 +282,7 @@ fn a_plain_upsert_in_a_dispatched_workflow_does_not_look_for_a_run() {
 #[test]
 fn patch_run_finds_the_run_by_external_run_id() {
     let port = stand_in_with_dispatched_run();
-    let out = no_port_input(Step::new(&port))
-        .env("GITHUB_REPOSITORY_OWNER_ID", "5150")
-        .env("GITHUB_REPOSITORY_ID", "8080")
-        .input("operation", "PATCH_RUN")
-        .input("status", "SUCCESS")
-        .run();
+    let out = dispatched_patch_run(&port).run();
     out.assert_success();
     assert_eq!(lines(&port), [TOKEN, FIND, GET_RUN, PATCH_RUN]);
     assert_eq!(port.run("r_gh").unwrap()["status"], "SUCCESS");
@@ -300,12 +310,7 @@ fn a_run_port_names_late_is_still_found_by_the_start() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    port.add_run_json(json!({
-        "id": "r_gh",
-        "status": "IN_PROGRESS",
-        "link": [WORKFLOW_RUN_URL],
-        "externalRunId": EXTERNAL_RUN_ID,
-    }));
+    add_dispatched_run(&port);
     let out = running.wait();
     out.assert_success();
     assert_eq!(out.output("runId"), Some("r_gh"), "{}", out.stdout);
@@ -319,12 +324,7 @@ fn a_run_port_names_late_is_still_found_by_the_start() {
 #[test]
 fn with_no_run_the_look_up_asks_nine_times_and_says_so() {
     let port = StandIn::start();
-    let out = no_port_input(Step::new(&port))
-        .env("GITHUB_REPOSITORY_OWNER_ID", "5150")
-        .env("GITHUB_REPOSITORY_ID", "8080")
-        .input("operation", "PATCH_RUN")
-        .input("status", "SUCCESS")
-        .run();
+    let out = dispatched_patch_run(&port).run();
     // At 0, 1, 3, 6, 10, 15, 20, 25 and 30 units (here 10 ms each).
     assert_eq!(lines(&port)[1..], [FIND; 9]);
     assert!(
