@@ -3,7 +3,41 @@
 use port_action::runner::Console;
 use port_action::stop::{self, Stop};
 
+/// What `--help` prints: the binary is started by the runner, with its inputs in `INPUT_*`.
+const USAGE: &str = "\
+port-action: connects GitHub workflows to Port (getport.io)
+
+Usage:
+  port-action               one step of the action: the operation named by INPUT_OPERATION
+  port-action track         the start of the track action
+  port-action-post track    the end of the track action (its post step)
+  port-action --help        this text
+  port-action --version     the version
+
+The runner starts it with every input as an INPUT_<NAME> variable (INPUT_CLIENTID,
+INPUT_CLIENTSECRET, INPUT_OPERATION, INPUT_BLUEPRINT, ...) and the GITHUB_* variables
+(GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_EVENT_PATH, ...). The inputs are documented in
+action.yml and the README: https://github.com/getport-community/port-action
+";
+
 fn main() {
+    // Asked by a person, not the runner (which passes no argument, or `track`): answer and
+    // send nothing.
+    match std::env::args_os()
+        .nth(1)
+        .as_deref()
+        .and_then(|a| a.to_str())
+    {
+        Some("--help" | "-h") => {
+            print!("{USAGE}");
+            return;
+        }
+        Some("--version" | "-V") => {
+            println!("port-action {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        _ => {}
+    }
     // A bug must still end as an annotation the runner shows, and its text (which may quote
     // outside data) as escaped command data, never as raw lines on stderr.
     std::panic::set_hook(Box::new(|info| {

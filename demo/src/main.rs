@@ -1,15 +1,17 @@
-//! port-action's main job, run locally: the two steps of a Port-triggered workflow (UPSERT an
-//! entity tied to the run, then PATCH_RUN with the job's status), from a sample
-//! `workflow_dispatch` event, against the Port stand-in on 127.0.0.1. No Port account, no
-//! credentials, no network.
+//! port-action's main job, run locally: a Port-triggered job tracked by `track` (its start
+//! where the step stands, an UPSERT tied to the run, then `track`'s post step finishing the run
+//! from the job's status), from a sample `workflow_dispatch` event, against the Port stand-in on
+//! 127.0.0.1. No Port account, no credentials, no network.
 //!
 //! Each step runs as its own process, with only the environment the runner gives a step, and
 //! its log is shown as the runner shows it. Then come the requests Port received, the outputs as
-//! the runner reads them, the job summary, and the run as Port holds it at the end.
+//! the runner reads them, the job summary as its reader sees it, and the run as Port holds it at
+//! the end.
 //!
 //! `cargo run -p demo`
 
 mod log;
+mod markdown;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +25,42 @@ use crate::log::RunnerLog;
 const EVENT: &str = include_str!("../../tests/data/workflow_dispatch.json");
 /// The made-up workflow run that Port's GitHub integration would have started.
 const WORKFLOW_RUN_URL: &str = "https://github.com/acme/payments/actions/runs/1234";
-/// The flag that makes this program run one step, as the action's binary does.
+/// The flag that makes this program run one step, as the action's binary does; the argument
+/// after it says which (see [`Kind`]).
 const STEP_FLAG: &str = "--run-step";
+
+/// One step of the demo's job: its title, how the runner starts it, and its `with:` inputs.
+type DemoStep = (&'static str, Kind, &'static [(&'static str, &'static str)]);
+
+/// How the runner starts the action's binary for a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `uses: getport-community/port-action@v1`: one operation.
+    Step,
+    /// `uses: getport-community/port-action/track@v1`, where the step stands.
+    TrackStart,
+    /// The same `track` step's post step, after the job's other steps.
+    TrackEnd,
+}
+
+impl Kind {
+    fn arg(self) -> &'static str {
+        match self {
+            Kind::Step => "step",
+            Kind::TrackStart => "track",
+            Kind::TrackEnd => "track-post",
+        }
+    }
+
+    fn entry(arg: Option<&str>) -> port_action::Entry {
+        use port_action::ops::track::Stage;
+        match arg {
+            Some("track") => port_action::Entry::Track(Stage::Start),
+            Some("track-post") => port_action::Entry::Track(Stage::End),
+            _ => port_action::Entry::Step,
+        }
+    }
+}
 
 const INTRO: &str = "\
 port-action demo: everything runs on this machine, with no Port account and no credentials.
@@ -33,8 +69,12 @@ port-action demo: everything runs on this machine, with no Port account and no c
 - The workflow is made up: repository acme/payments, workflow run 1234, job 31415926. The
   github.com links point there and lead nowhere real. The run's page in Port (runUrl and the
   summary's links) is served by the stand-in, standing for https://app.getport.io/... .
+- The job is the README's: `track` at the top (it finds the run and reports the job's start),
+  an UPSERT tied to the run, and `track`'s post step, which finishes the run from the job's
+  status.
 - Each step's log is shown as the runner shows it: workflow commands are consumed, values the
-  step masks (the client secret, the access token) appear as ***, debug lines are hidden.";
+  step masks (the client secret, the access token) appear as ***, debug lines are hidden. The
+  job summary is shown as its reader sees it on the run's page, with the Markdown rendered.";
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some(STEP_FLAG) {
@@ -66,7 +106,9 @@ fn run_step() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(port_action::run(&env)) {
+    let entry = Kind::entry(std::env::args().nth(2).as_deref());
+    let stop = port_action::stop::Stop::default();
+    match runtime.block_on(port_action::ops::run_entry(&env, entry, stop)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }
@@ -84,9 +126,15 @@ fn demo() -> anyhow::Result<()> {
     let event = dir.0.join("event.json");
     std::fs::write(&event, EVENT)?;
 
-    let steps: [(&str, &[(&str, &str)]); 2] = [
+    let steps: [DemoStep; 3] = [
+        (
+            "Report this job to its Port run (track, where the step stands)",
+            Kind::TrackStart,
+            &[],
+        ),
         (
             "Upsert the service, tied to the run",
+            Kind::Step,
             &[
                 ("operation", "UPSERT"),
                 ("blueprint", "service"),
@@ -100,24 +148,35 @@ fn demo() -> anyhow::Result<()> {
             ],
         ),
         (
-            "Report the job's status (if: always())",
-            &[("operation", "PATCH_RUN"), ("status", "success")],
+            "track's post step, at the end of the job (job.status is success)",
+            Kind::TrackEnd,
+            &[("jobStatus", "success")],
         ),
     ];
 
     let mut log = RunnerLog::default();
-    for (i, (title, inputs)) in steps.iter().enumerate() {
+    // What `track`'s start saves in $GITHUB_STATE, which the runner gives its post step.
+    let mut saved: Vec<(String, String)> = Vec::new();
+    for (i, (title, kind, inputs)) in steps.iter().enumerate() {
         let output = dir.0.join(format!("output-{i}"));
         let summary = dir.0.join(format!("summary-{i}"));
+        let state = dir.0.join(format!("state-{i}"));
         std::fs::write(&output, "")?;
         std::fs::write(&summary, "")?;
-        let env = step_env(&port.url(), &event, &output, &summary, inputs);
+        std::fs::write(&state, "")?;
+        let mut env = step_env(&port.url(), &event, &output, &summary, inputs);
+        env.insert("GITHUB_STATE".into(), state.display().to_string());
+        if *kind == Kind::TrackEnd {
+            for (name, value) in &saved {
+                env.insert(format!("STATE_{name}"), value.clone());
+            }
+        }
 
         println!("\n=== Step {}: {title}", i + 1);
         println!("--- log");
         port.clear_requests();
         let done = Command::new(std::env::current_exe()?)
-            .arg(STEP_FLAG)
+            .args([STEP_FLAG, kind.arg()])
             .env_clear()
             .envs(&env)
             .current_dir(&dir.0)
@@ -145,8 +204,17 @@ fn demo() -> anyhow::Result<()> {
         for (name, value) in parse_github_output(&text).map_err(anyhow::Error::msg)? {
             println!("{name} = {}", log.mask(&value));
         }
-        println!("--- job summary ($GITHUB_STEP_SUMMARY)");
-        print!("{}", log.mask(&std::fs::read_to_string(&summary)?));
+        if *kind == Kind::TrackStart {
+            println!("--- saved for the post step ($GITHUB_STATE)");
+            saved = parse_github_output(&std::fs::read_to_string(&state)?)
+                .map_err(anyhow::Error::msg)?;
+            for (name, value) in &saved {
+                println!("{name} = {}", log.mask(value));
+            }
+        }
+        println!("--- job summary (as the run's page shows $GITHUB_STEP_SUMMARY)");
+        let written = std::fs::read_to_string(&summary)?;
+        print!("{}", log.mask(&markdown::as_read(&written)));
         anyhow::ensure!(
             done.status.success(),
             "step {} failed ({})",

@@ -308,8 +308,11 @@ impl InputError {
 pub fn parse(env: &Env) -> Result<Inputs, InputError> {
     let raw = RawInputs::from_env(env);
     let operation = parse_operation(given(raw.value("operation")))?;
-    parse_inputs(env, &raw, operation)
+    parse_inputs(env, &raw, operation, STEP_TIMEOUT)
 }
+
+/// The `timeout` of a step of the root action when the input is not given.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// `failOnError: true` for the `track` action: a reporting problem then fails the job. Read on
 /// its own, so that it decides how an error is reported even when other inputs are wrong; a
@@ -319,12 +322,24 @@ pub fn fails_on_error(env: &Env) -> bool {
     parse_bool("failOnError", given(raw.value("failOnError")), false).unwrap_or(false)
 }
 
-/// Reads and validates the inputs of the `track` action (`track/action.yml`).
-pub fn parse_track(env: &Env) -> Result<Inputs, InputError> {
-    parse_inputs(env, &RawInputs::from_env(env), Operation::Track)
+/// Reads and validates the inputs of the `track` action (`track/action.yml`). `track` declares
+/// `timeout` with an empty default, as the runner evaluates the same defaults for both stages:
+/// `default_timeout` is the stage's own.
+pub fn parse_track(env: &Env, default_timeout: Duration) -> Result<Inputs, InputError> {
+    parse_inputs(
+        env,
+        &RawInputs::from_env(env),
+        Operation::Track,
+        default_timeout,
+    )
 }
 
-fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inputs, InputError> {
+fn parse_inputs(
+    env: &Env,
+    raw: &RawInputs,
+    operation: Operation,
+    default_timeout: Duration,
+) -> Result<Inputs, InputError> {
     let workspace = env.get("GITHUB_WORKSPACE").map(String::as_str);
     let read = Reader { raw, operation };
 
@@ -412,7 +427,7 @@ fn parse_inputs(env: &Env, raw: &RawInputs, operation: Operation) -> Result<Inpu
     let max_attempts = parse_int("maxAttempts", read.text("maxAttempts"), 5, 10)? as u32;
     let wait_timeout = parse_duration_input("waitTimeout", read.text("waitTimeout"), 30 * 60)?;
     let request_timeout = parse_duration_input("requestTimeout", read.text("requestTimeout"), 30)?;
-    let timeout = parse_duration_input("timeout", read.text("timeout"), 5 * 60)?;
+    let timeout = parse_duration_input("timeout", read.text("timeout"), default_timeout.as_secs())?;
     let limit = read
         .text("limit")
         .map(|l| parse_int("limit", Some(l), 1, MAX_LIMIT))
@@ -494,6 +509,10 @@ struct Declared {
     read_by: ReadBy,
     /// Declared by `track/action.yml` too, and read by the `track` action.
     tracked: bool,
+    /// The default `track/action.yml` declares, when it is not `default` (kept to check that
+    /// file against this table).
+    #[cfg_attr(not(test), allow(dead_code))]
+    track_default: Option<&'static str>,
 }
 
 const fn input(name: &'static str, default: &'static str, read_by: ReadBy) -> Declared {
@@ -502,6 +521,7 @@ const fn input(name: &'static str, default: &'static str, read_by: ReadBy) -> De
         default,
         read_by,
         tracked: false,
+        track_default: None,
     }
 }
 
@@ -512,6 +532,20 @@ const fn tracked(name: &'static str, default: &'static str, read_by: ReadBy) -> 
         default,
         read_by,
         tracked: true,
+        track_default: None,
+    }
+}
+
+/// An input that the `track` action reads, with a default of its own there.
+const fn tracked_with(
+    name: &'static str,
+    default: &'static str,
+    track_default: &'static str,
+    read_by: ReadBy,
+) -> Declared {
+    Declared {
+        track_default: Some(track_default),
+        ..tracked(name, default, read_by)
     }
 }
 
@@ -564,7 +598,8 @@ const INPUTS: [Declared; 42] = [
     input("wait", "false", Only(&[CreateRun])),
     input("waitTimeout", "30m", Only(&[CreateRun])),
     tracked("requestTimeout", "30s", All),
-    tracked("timeout", "5m", All),
+    // Empty in `track/action.yml`: each stage has its own default.
+    tracked_with("timeout", "5m", "", All),
     tracked("maxAttempts", "5", All),
     input("entitiesFile", "", Only(&[BulkUpsert])),
     input("limit", "", Only(&[Search])),
@@ -602,6 +637,12 @@ impl Declared {
             (_, All) => true,
             (_, Only(ops)) => ops.contains(&operation),
         }
+    }
+
+    /// The default `track/action.yml` declares.
+    #[cfg(test)]
+    fn track_default(&self) -> &'static str {
+        self.track_default.unwrap_or(self.default)
     }
 
     /// Declared by the root `action.yml`.

@@ -40,7 +40,7 @@ fn the_input_table_has_track_action_yml_names_and_defaults() {
     let table: Vec<(String, String)> = INPUTS
         .iter()
         .filter(|d| d.tracked)
-        .map(|d| (d.name.to_string(), d.default.to_string()))
+        .map(|d| (d.name.to_string(), d.track_default().to_string()))
         .collect();
     assert_eq!(table, declared_in("track/action.yml"));
 }

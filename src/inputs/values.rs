@@ -14,6 +14,18 @@ const EU_HOSTS: [&str; 2] = ["api.getport.io", "api.port.io"];
 const US_HOSTS: [&str; 2] = ["api.us.getport.io", "api.us.port.io"];
 const DEFAULT_EU_BASE: &str = "https://api.getport.io";
 const DEFAULT_US_BASE: &str = "https://api.us.getport.io";
+/// Port's web app and website, each with the API host meant: a `baseUrl` copied from the
+/// browser.
+const NOT_API_HOSTS: [(&str, &str); 8] = [
+    ("app.getport.io", "api.getport.io"),
+    ("app.port.io", "api.port.io"),
+    ("app.us.getport.io", "api.us.getport.io"),
+    ("app.us.port.io", "api.us.port.io"),
+    ("getport.io", "api.getport.io"),
+    ("www.getport.io", "api.getport.io"),
+    ("port.io", "api.port.io"),
+    ("www.port.io", "api.port.io"),
+];
 
 /// The API root from `baseUrl` and `region`: no trailing `/`, no `/v1`.
 pub(super) fn parse_base_url(
@@ -63,6 +75,7 @@ pub(super) fn parse_base_url(
             format!("must not have a query or a fragment, got {text_shown}"),
         ));
     }
+    check_port_host(url.host_str().unwrap_or_default(), &text_shown)?;
     if let Some((region, given_region)) = region {
         let host = url.host_str().unwrap_or_default();
         let (hosts, other) = if region == "us" {
@@ -90,6 +103,54 @@ pub(super) fn parse_base_url(
         .unwrap_or(path)
         .trim_end_matches('/');
     Ok(format!("{origin}{path}"))
+}
+
+/// Refuses a host that is Port's web app or website, or one or two letters away from one of
+/// Port's API hosts: otherwise the first request would fail as a DNS error or an HTML page,
+/// without naming `baseUrl`. Any other host (a proxy, a stand-in) is taken as given.
+fn check_port_host(host: &str, text_shown: &str) -> Result<(), InputError> {
+    if let Some((_, api)) = NOT_API_HOSTS.iter().find(|(h, _)| *h == host) {
+        return Err(InputError::new(
+            "baseUrl",
+            format!(
+                "is {text_shown}, Port's web app or website, not its API: use https://{api} \
+                 (or leave 'baseUrl' empty and set 'region')"
+            ),
+        ));
+    }
+    let api_hosts = || EU_HOSTS.iter().chain(US_HOSTS.iter());
+    if api_hosts().any(|h| *h == host) {
+        return Ok(());
+    }
+    match api_hosts().find(|h| edit_distance(host, h) <= 2) {
+        Some(near) => Err(InputError::new(
+            "baseUrl",
+            format!(
+                "is {text_shown}, whose host {} is not one of Port's: did you mean \
+                 https://{near}?",
+                printable(host)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The fewest one-character insertions, deletions and substitutions that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// `text` with whatever stands between `://` and the host's `@` replaced by `***`, so that a

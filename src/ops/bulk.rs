@@ -279,8 +279,9 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         );
     }
     step.note(format!(
-        "Bulk upsert{from}: {} of {total} entities written in {batch_count} batches{}",
+        "Bulk upsert{from}: {} of {total} entities written in {batch_count} {}{}",
         written.len(),
+        if batch_count == 1 { "batch" } else { "batches" },
         step.run
             .as_ref()
             .map(|r| {
@@ -297,7 +298,7 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     ));
     if !failures.is_empty() {
         use crate::runner::markdown::text;
-        let mut table = String::from("Entities not written:\n\n  | element | identifier | error | message |\n  |---|---|---|---|\n");
+        let mut table = String::from("Entities not written (index from 0, as in the 'failed' output):\n\n  | index | identifier | error | message |\n  |---|---|---|---|\n");
         for f in failures.iter().take(50) {
             table.push_str(&format!(
                 "  | {} | {} | {} | {} |\n",

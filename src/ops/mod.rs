@@ -19,6 +19,7 @@ use crate::runner::{Console, JobContext, Outputs, StepSummary};
 use crate::stop::Stop;
 use crate::Env;
 pub use deadline::Deadlines;
+pub use run::LOOKUP_UNIT_VAR;
 
 /// How long past its own deadline a step may take to notice it before it is cut off: every
 /// request already stops at its deadline, so this is a safety net, not a budget.
@@ -56,6 +57,8 @@ pub struct Step {
     pub saved: Option<track::Saved>,
     /// What the step did otherwise because its run has already ended.
     ended_run: run::EndedRun,
+    /// The unit of the pauses between two look-ups of the run by its `externalRunId` (1 s).
+    pub lookup_unit: Duration,
 }
 
 /// What the binary was started as.
@@ -221,7 +224,7 @@ fn prepare(
 ) -> anyhow::Result<Step> {
     let inputs = match entry {
         Entry::Step => inputs::parse(env)?,
-        Entry::Track(_) => inputs::parse_track(env)?,
+        Entry::Track(stage) => track::inputs(env, stage)?,
     };
     console.add_mask(&inputs.credentials.client_secret);
     if !inputs.ignored.is_empty() {
@@ -279,6 +282,7 @@ fn prepare(
         stage,
         saved,
         ended_run: run::EndedRun::default(),
+        lookup_unit: run::lookup_unit(env),
     })
 }
 
@@ -339,9 +343,9 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
         anyhow::bail!(
             "input 'runId' is required for PATCH_RUN: it was not given and the event payload \
              has no Port run id (looked for runId, run_id, context.runId and run.id in the \
-             workflow_dispatch inputs, for inputs named runId, run_id or port_run_id holding \
-             an id that starts with r_, and for a run whose externalRunId is this workflow \
-             run's)"
+             workflow_dispatch inputs, and for inputs named runId, run_id or port_run_id \
+             holding an id that starts with r_){}",
+            run::no_run_found(step)
         );
     }
     if let Some(run) = step.run.clone() {

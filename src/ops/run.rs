@@ -20,9 +20,24 @@ const OPEN_STATUSES: [&str; 2] = ["IN_PROGRESS", "WAITING_FOR_APPROVAL"];
 const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest pause between two polls.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
-/// Looking a run up by its `externalRunId`: tries, and the pause between two.
-const LOOKUP_ATTEMPTS: u32 = 4;
-const LOOKUP_PAUSE: Duration = Duration::from_secs(2);
+/// Looking a run up by its `externalRunId`: the pauses between two asks, in units of
+/// [`Step::lookup_unit`] (1 s): asked at 0, 1, 3, 6, 10, 15, 20, 25 and 30 s. Port's GitHub
+/// integration writes the id once it has found the workflow run it dispatched, which it looks
+/// for 10 times, 2 s apart: a step at the top of a fast-starting job may ask before that.
+const LOOKUP_PAUSES: [u32; 8] = [1, 2, 3, 4, 5, 5, 5, 5];
+/// The look-up stops pausing this long before the step's work deadline: the log line and the
+/// run's update come after it.
+const LOOKUP_LEAVES: Duration = Duration::from_secs(2);
+/// Test-only: the unit of the look-up's pauses in milliseconds (1000 when unset), so that a
+/// test of a run that is not there does not wait 30 s. Nothing a workflow should set.
+pub const LOOKUP_UNIT_VAR: &str = "PORT_ACTION_TEST_LOOKUP_UNIT_MS";
+
+/// The unit of the look-up's pauses: 1 s, or [`LOOKUP_UNIT_VAR`] in a test.
+pub(super) fn lookup_unit(env: &crate::Env) -> Duration {
+    env.get(LOOKUP_UNIT_VAR)
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis)
+}
 
 /// Reports the step to its run, if it has one: the `logMessage` input as a log line, and the
 /// run's changes (status, label, summary, links). `failure` is the error of the operation that
@@ -93,16 +108,26 @@ pub(super) fn should_look_up_run(step: &Step) -> bool {
 }
 
 /// `GET /v1/actions/runs?external_run_id=gh_…&version=v2`: the run Port's GitHub integration
-/// dispatched this workflow run for. It writes the `externalRunId` right after the dispatch,
-/// so a step at the top of the job may ask before it is there: asked again for a few seconds.
-/// A failed look-up is a warning, and the step goes on without a run.
+/// dispatched this workflow run for. It writes the `externalRunId` only once it has found this
+/// workflow run, so a step at the top of the job may ask before it is there: asked again for
+/// up to about 30 s ([`LOOKUP_PAUSES`]), never past the step's work deadline. A failed
+/// look-up is a warning, and the step goes on without a run.
 pub(super) async fn find_by_external_run_id(step: &mut Step) -> Option<ResolvedRun> {
     let external = step.job.external_run_id()?;
     let query = [
         ("external_run_id", external.clone()),
         ("version", "v2".to_string()),
     ];
-    for attempt in 1..=LOOKUP_ATTEMPTS {
+    let started = Instant::now();
+    let last_ask = step
+        .deadlines
+        .work
+        .checked_sub(LOOKUP_LEAVES)
+        .unwrap_or(step.deadlines.start);
+    let mut pauses = LOOKUP_PAUSES.iter().map(|n| step.lookup_unit * *n);
+    let mut asked = 0;
+    loop {
+        asked += 1;
         let answer = step
             .client
             .call(Method::GET, &["actions", "runs"], &query, None)
@@ -145,11 +170,37 @@ pub(super) async fn find_by_external_run_id(step: &mut Step) -> Option<ResolvedR
                 source: format!("externalRunId {external}"),
             });
         }
-        if attempt < LOOKUP_ATTEMPTS {
-            tokio::time::sleep(LOOKUP_PAUSE).await;
+        match pauses.next() {
+            Some(pause) if Instant::now() + pause <= last_ask => tokio::time::sleep(pause).await,
+            _ => break,
         }
     }
+    let asked = match asked {
+        1 => "asked once".to_string(),
+        n => format!("asked {n} times over {}", humantime(started.elapsed())),
+    };
+    step.console.info(&format!(
+        "No Port run has externalRunId {external} ({asked})"
+    ));
     None
+}
+
+/// Why a step that needs a run has none, after "no 'runId' input and no run id in the event
+/// payload": the look-up by `externalRunId` found none, or was not made, and why not.
+pub(super) fn no_run_found(step: &Step) -> String {
+    match step.job.event_name.as_deref() {
+        Some("workflow_dispatch") => match step.job.external_run_id() {
+            Some(external) => format!(", and no Port run has externalRunId {external}"),
+            None => "; no run was looked up by its externalRunId, as \
+                     $GITHUB_REPOSITORY_OWNER_ID or $GITHUB_REPOSITORY_ID is not set"
+                .to_string(),
+        },
+        other => format!(
+            "; the workflow was started by {}, not dispatched by Port (workflow_dispatch), so \
+             no run was looked up by its externalRunId",
+            other.unwrap_or("an unknown event")
+        ),
+    }
 }
 
 /// Run inputs given to a step that has no run would otherwise vanish without a word.

@@ -11,7 +11,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{ResolvedRun, Step};
-use crate::inputs::{Finish, Status};
+use crate::inputs::{self, Finish, InputError, Inputs, Status};
 use crate::port::humantime;
 use crate::runner::Outputs;
 use crate::Env;
@@ -34,6 +34,28 @@ pub enum Stage {
     Start,
     /// After the job's last step: the job ends.
     End,
+}
+
+/// The start's `timeout` when the input is not given: the job waits for it, so it gives up
+/// early (a warning) rather than hold the job while Port does not answer.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// The end's `timeout` when the input is not given: longer, as it carries the run's status.
+pub const END_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Stage {
+    /// The stage's deadline when the `timeout` input is empty (`track/action.yml`'s default:
+    /// the runner evaluates one default for both stages).
+    pub fn default_timeout(self) -> Duration {
+        match self {
+            Stage::Start => START_TIMEOUT,
+            Stage::End => END_TIMEOUT,
+        }
+    }
+}
+
+/// The inputs of `track` at `stage`, with the stage's own default deadline.
+pub fn inputs(env: &Env, stage: Stage) -> Result<Inputs, InputError> {
+    inputs::parse_track(env, stage.default_timeout())
 }
 
 /// What the main stage left for the post stage, read from `STATE_*`.
@@ -146,9 +168,9 @@ pub async fn start(step: &mut Step) -> anyhow::Result<()> {
     let Some(run) = step.run.clone() else {
         step.note("No Port run to track");
         anyhow::bail!(
-            "this job has no Port run to track (no 'runId' input, no run id in the event \
-             payload, and no run of Port's with this workflow run's externalRunId), so \
-             nothing is reported"
+            "this job has no Port run to track, so nothing is reported: no 'runId' input and \
+             no run id in the event payload{}",
+            super::run::no_run_found(step)
         );
     };
     save_state(step, &run)?;
@@ -252,6 +274,33 @@ pub fn end(step: &mut Step, saved: &Saved) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn track_env(timeout: &str) -> Env {
+        [
+            ("INPUT_CLIENTID", "id"),
+            ("INPUT_CLIENTSECRET", "secret"),
+            ("INPUT_TIMEOUT", timeout),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn each_stage_has_its_own_deadline_unless_timeout_is_given() {
+        let timeout = |value: &str, stage| inputs(&track_env(value), stage).unwrap().timeout;
+        assert_eq!(timeout("", Stage::Start), Duration::from_secs(30));
+        assert_eq!(timeout("", Stage::End), Duration::from_secs(60));
+        assert_eq!(timeout("5m", Stage::Start), Duration::from_secs(300));
+        assert_eq!(timeout("2s", Stage::End), Duration::from_secs(2));
+        // The root action keeps its 5 minutes.
+        let mut step = track_env("");
+        step.insert("INPUT_BLUEPRINT".into(), "service".into());
+        assert_eq!(
+            inputs::parse(&step).unwrap().timeout,
+            Duration::from_secs(300)
+        );
+    }
 
     #[test]
     fn the_post_stage_reads_what_the_main_stage_saved() {

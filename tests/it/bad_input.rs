@@ -157,3 +157,33 @@ fn an_input_that_is_not_utf8_is_named_and_nothing_is_sent() {
     );
     assert!(port.requests().is_empty());
 }
+
+#[test]
+fn a_misspelled_port_host_or_ports_app_url_in_base_url_is_named_before_any_request() {
+    let port = StandIn::start();
+    let misspelled = |meant: &str| format!("is not one of Port's: did you mean {meant}?");
+    let app = |api: &str| format!("Port's web app or website, not its API: use {api}");
+    for (url, expected) in [
+        (
+            "https://api.getprot.io",
+            misspelled("https://api.getport.io"),
+        ),
+        (
+            "https://api.us.getport.com/v1",
+            misspelled("https://api.us.getport.io"),
+        ),
+        ("https://app.getport.io", app("https://api.getport.io")),
+        (
+            "https://app.us.getport.io/",
+            app("https://api.us.getport.io"),
+        ),
+    ] {
+        let out = Step::new(&port)
+            .input("baseUrl", url)
+            .input("blueprint", "service")
+            .run();
+        out.assert_failure(&format!("input 'baseUrl' is '{url}'"));
+        assert!(out.errors()[0].contains(&expected), "{}", out.stdout);
+    }
+    assert!(port.requests().is_empty());
+}

@@ -5,6 +5,8 @@ mod support;
 
 mod action;
 mod bad_input;
+mod bulk_report;
+mod cli;
 mod client;
 mod compat;
 mod entities;
@@ -13,6 +15,7 @@ mod failures;
 mod faults;
 mod fuzz;
 mod hostile;
+mod migration;
 mod network;
 mod release;
 mod reruns;

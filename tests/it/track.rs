@@ -20,13 +20,28 @@ const PATCH_RUN: &str = "PATCH /v1/actions/runs/r_gh";
 /// A stand-in holding the run Port's GitHub integration dispatched this workflow run for.
 fn stand_in_with_dispatched_run() -> StandIn {
     let port = StandIn::start();
+    add_dispatched_run(&port);
+    port
+}
+
+/// The run Port's GitHub integration dispatched this workflow run for, as it is once the
+/// integration has written its externalRunId.
+fn add_dispatched_run(port: &StandIn) {
     port.add_run_json(json!({
         "id": "r_gh",
         "status": "IN_PROGRESS",
         "link": [WORKFLOW_RUN_URL],
         "externalRunId": EXTERNAL_RUN_ID,
     }));
-    port
+}
+
+/// A PATCH_RUN step finishing the run, in a workflow Port dispatched with no run id in it.
+fn dispatched_patch_run(port: &StandIn) -> Step {
+    no_port_input(Step::new(port))
+        .env("GITHUB_REPOSITORY_OWNER_ID", "5150")
+        .env("GITHUB_REPOSITORY_ID", "8080")
+        .input("operation", "PATCH_RUN")
+        .input("status", "SUCCESS")
 }
 
 /// The event of a workflow Port dispatched, with no Port input in it.
@@ -412,8 +427,9 @@ fn a_job_with_no_run_to_track_says_so_and_goes_on() {
         "{}",
         out.stdout
     );
-    // Asked a few times, in case Port had not written the externalRunId yet.
-    assert_eq!(lines(&port)[1..], [FIND, FIND, FIND, FIND]);
+    // Asked for about 30 s (30 units of 10 ms here), in case Port had not written the
+    // externalRunId yet.
+    assert_eq!(lines(&port)[1..], [FIND; 9]);
     assert!(out.state.is_empty());
 }
 
@@ -439,13 +455,131 @@ fn a_plain_upsert_in_a_dispatched_workflow_does_not_look_for_a_run() {
 #[test]
 fn patch_run_finds_the_run_by_external_run_id() {
     let port = stand_in_with_dispatched_run();
-    let out = no_port_input(Step::new(&port))
-        .env("GITHUB_REPOSITORY_OWNER_ID", "5150")
-        .env("GITHUB_REPOSITORY_ID", "8080")
-        .input("operation", "PATCH_RUN")
-        .input("status", "SUCCESS")
-        .run();
+    let out = dispatched_patch_run(&port).run();
     out.assert_success();
     assert_eq!(lines(&port), [TOKEN, FIND, GET_RUN, PATCH_RUN]);
     assert_eq!(port.run("r_gh").unwrap()["status"], "SUCCESS");
+}
+
+/// The times the run was looked up by its externalRunId.
+fn finds(port: &StandIn) -> usize {
+    lines(port).iter().filter(|l| *l == FIND).count()
+}
+
+#[test]
+fn a_run_port_names_late_is_still_found_by_the_start() {
+    // Port's GitHub integration writes the externalRunId only once it has found the workflow
+    // run (up to 10 tries, 2 s apart): here after the fifth look-up.
+    let port = StandIn::start();
+    let running = no_port_input(Step::track_start(&port))
+        .env(port_action::ops::LOOKUP_UNIT_VAR, "50")
+        .spawn();
+    let waited = std::time::Instant::now();
+    while finds(&port) < 5 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            lines(&port)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    add_dispatched_run(&port);
+    let out = running.wait();
+    out.assert_success();
+    assert_eq!(out.output("runId"), Some("r_gh"), "{}", out.stdout);
+    assert_eq!(finds(&port), 6, "{:?}", lines(&port));
+    assert_eq!(
+        log_messages(&port),
+        ["GitHub Actions job `deploy` started (attempt 1)"]
+    );
+}
+
+#[test]
+fn with_no_run_the_look_up_asks_nine_times_and_says_so() {
+    let port = StandIn::start();
+    let out = dispatched_patch_run(&port).run();
+    // At 0, 1, 3, 6, 10, 15, 20, 25 and 30 units (here 10 ms each).
+    assert_eq!(lines(&port)[1..], [FIND; 9]);
+    assert!(
+        out.stdout.contains(&format!(
+            "No Port run has externalRunId {EXTERNAL_RUN_ID} (asked 9 times over "
+        )),
+        "{}",
+        out.stdout
+    );
+    out.assert_failure(&format!(
+        "and no Port run has externalRunId {EXTERNAL_RUN_ID}"
+    ));
+}
+
+#[test]
+fn the_look_up_does_not_pause_into_the_time_kept_for_the_report() {
+    // A 3 s stage keeps its last 0.75 s for the status and pauses no later than 2 s before
+    // that: the first 1 s pause would already be too late.
+    let port = StandIn::start();
+    let out = no_port_input(Step::track_start(&port))
+        .env(port_action::ops::LOOKUP_UNIT_VAR, "1000")
+        .input("timeout", "3s")
+        .run();
+    out.assert_success();
+    assert_eq!(finds(&port), 1, "{:?}", lines(&port));
+    assert!(
+        out.stdout.contains(&format!(
+            "No Port run has externalRunId {EXTERNAL_RUN_ID} (asked once)"
+        )),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_start_gives_up_within_its_timeout_on_a_port_that_never_answers() {
+    // Accepts the connection, reads the request, never answers.
+    let silent = crate::support::TcpServer::start(|mut conn| {
+        let _ = crate::support::read_head(&mut conn);
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    });
+    let port = StandIn::start();
+    let started = std::time::Instant::now();
+    let out = Step::track_start(&port)
+        .input("baseUrl", &silent.url())
+        .input("runId", "r_gh")
+        .input("timeout", "2s")
+        .spawn()
+        .wait_at_most(std::time::Duration::from_secs(20));
+    let took = started.elapsed();
+    out.assert_success();
+    assert!(
+        out.stdout.contains("::warning title=Port tracking::"),
+        "{}",
+        out.stdout
+    );
+    // 2 s, and the grace the step has to notice its deadline.
+    assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+    // The end is still reported: the run was saved before the start was tried.
+    assert_eq!(out.state[0], ("portRunId".to_string(), "r_gh".to_string()));
+}
+
+#[test]
+fn a_push_with_no_run_does_not_claim_a_look_up_by_external_run_id() {
+    let port = StandIn::start();
+    let out = Step::track_start(&port)
+        .event(Some(data("push.json")))
+        .env("GITHUB_EVENT_NAME", "push")
+        .run();
+    out.assert_success();
+    assert!(port.requests().is_empty(), "{:?}", lines(&port));
+    let warning = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::warning title=Port tracking::"))
+        .unwrap_or_else(|| panic!("no warning: {}", out.stdout));
+    assert!(
+        warning.contains("the workflow was started by push, not dispatched by Port"),
+        "{warning}"
+    );
+    assert!(
+        !warning.contains("no Port run has externalRunId"),
+        "{warning}"
+    );
 }
