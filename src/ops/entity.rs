@@ -509,7 +509,7 @@ impl ResultWriter {
 }
 
 /// `1.5 MiB`, `700 KiB`, `12 bytes`.
-fn shown_size(bytes: usize) -> String {
+pub(super) fn shown_size(bytes: usize) -> String {
     const KIB: usize = 1024;
     if bytes >= KIB * KIB {
         format!("{:.1} MiB", bytes as f64 / (KIB * KIB) as f64)
@@ -530,18 +530,29 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
     if let Some(run) = &step.run {
         query.push(("run_id", run.id.clone()));
     }
-    step.client
-        .call(
-            Method::DELETE,
-            &["blueprints", &bp, "entities", &id],
-            &query,
-            None,
-        )
+    let deleted = step
+        .client
+        .delete(&["blueprints", &bp, "entities", &id], &query)
         .await
         .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
     step.output("ok", "true");
+    let how = match deleted {
+        port::Deleted::Now => String::new(),
+        // The entity is gone, which is what the step asked; how it went is worth a word.
+        port::Deleted::Before { lost, .. } => {
+            step.console.warning(
+                Some("DELETE answer lost"),
+                &format!(
+                    "The answer to deleting entity '{id}' of blueprint '{bp}' was lost ({lost}); \
+                     the retry found no such entity: the lost request deleted it, or something \
+                     else did meanwhile. The entity is gone, as asked"
+                ),
+            );
+            " (the first request's answer was lost; a retry found the entity gone)".into()
+        }
+    };
     step.note(format!(
-        "Entity {} of blueprint {} deleted",
+        "Entity {} of blueprint {} deleted{how}",
         code(&id),
         code(&bp)
     ));

@@ -113,6 +113,60 @@ fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 
+/// The folder of the workspace that [`write_step_file`] writes in.
+pub const STEP_FILES_DIR: &str = ".port-action";
+
+/// Writes `bytes` to a file for later steps of the job: `.port-action/{step}-{name}` in
+/// `workspace` (the current directory without one: a container action starts in the
+/// workspace), where `step` is the step's id (`GITHUB_ACTION`) cut to safe characters. Returns
+/// the path relative to the workspace, which later steps (working in the workspace) open.
+///
+/// The file is written next to its place and renamed once complete; a link planted where the
+/// folder or the file goes is never followed.
+pub fn write_step_file(
+    workspace: Option<&str>,
+    step: Option<&str>,
+    name: &str,
+    bytes: &[u8],
+) -> io::Result<String> {
+    let root = PathBuf::from(workspace.unwrap_or("."));
+    let dir = root.join(STEP_FILES_DIR);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is not a folder", dir.display()),
+            ))
+        }
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(&dir)?,
+    }
+    let step: String = step
+        .unwrap_or("step")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(100)
+        .collect();
+    let step = step.trim_start_matches('.');
+    let file = format!("{}-{name}", if step.is_empty() { "step" } else { step });
+    let part = dir.join(format!(".{file}.part"));
+    let _ = std::fs::remove_file(&part);
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+        .and_then(|()| std::fs::rename(&part, dir.join(&file)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&part);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", dir.join(&file).display()),
+        ));
+    }
+    Ok(format!("{STEP_FILES_DIR}/{file}"))
+}
+
 /// The job summary at `$GITHUB_STEP_SUMMARY`.
 #[derive(Debug, Default)]
 pub struct StepSummary {
