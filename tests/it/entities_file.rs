@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use port_stand_in::StandIn;
+use port_stand_in::{FaultKind, StandIn};
 use serde_json::{json, Value};
 
-use crate::support::{data, lines, Step};
+use crate::support::{data, lines, stand_in_whose_second_bulk_batch_gets, Step};
 
 const BULK: &str = "POST /v1/blueprints/service/entities/bulk?upsert=true&merge=true";
 
@@ -293,5 +293,69 @@ fn a_thousand_entities_of_ndjson_go_out_in_fifty_requests() {
     assert_eq!(
         port.entity("service", "svc-0042").unwrap()["properties"]["tier"],
         "0"
+    );
+}
+
+#[test]
+fn a_cancelled_bulk_from_a_large_file_stops_reading_and_writes_its_outputs() {
+    use std::time::{Duration, Instant};
+    // Port writes the second batch and holds its answer.
+    let port = stand_in_whose_second_bulk_batch_gets(FaultKind::HangAfterHandling);
+    // 300,000 entities, 30 MB.
+    let mut text = String::with_capacity(31 * 1024 * 1024);
+    let pad = "x".repeat(64);
+    for i in 0..300_000 {
+        text.push_str(&format!(
+            "{{\"identifier\": \"svc-{i:07}\", \"properties\": {{\"pad\": \"{pad}\"}}}}\n"
+        ));
+    }
+    let ws = workspace(&[("big.ndjson", &text)]);
+    drop(text);
+    let running = bulk_from(&port, ws.path(), "big.ndjson")
+        .input("blueprint", "service")
+        .input("concurrency", "1")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s")
+        .spawn();
+    let started = Instant::now();
+    while port.entities("service").len() < 40 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the second batch never reached Port"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal(libc::SIGTERM);
+    let out = running.wait_at_most(Duration::from_secs(20));
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.errors().pop().unwrap_or_default(),
+        "::error title=port-action failed::the step was cancelled (SIGTERM): nothing more was \
+         sent to Port: 20 of 40 entities were not written, or not confirmed: 20 got no answer \
+         and Port may have written them (see the 'failed' output); input 'entitiesFile' \
+         ('big.ndjson') was read up to line 41 (the step was cancelled (SIGTERM)): the entities \
+         after it were not sent",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines(&port).len(), 3, "{:?}", lines(&port));
+    let ids = out.json_output("identifiers");
+    assert_eq!(ids.as_array().unwrap().len(), 20);
+    assert_eq!(ids[19], "svc-0000019");
+    let failed = out.json_output("failed");
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 20, "the entities read, not the whole file");
+    assert!(
+        failed.iter().all(|f| f["error"] == "no_answer"),
+        "{failed:?}"
+    );
+    assert!(
+        out.summary.contains(
+            "20 of 40 entities written in 2 batches; 20 got no answer: Port may have written \
+             them; the step was cancelled (SIGTERM): reading the file stopped at line 41, and \
+             the entities after it were not sent"
+        ),
+        "{}",
+        out.summary
     );
 }

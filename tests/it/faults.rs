@@ -11,8 +11,8 @@ use port_stand_in::{FaultKind, Options, StandIn};
 use serde_json::{json, Value};
 
 use crate::support::{
-    assert_spec_clean, fault, lines, respond, stand_in_with_run, statuses, Outcome, Step,
-    WORKFLOW_RUN_URL,
+    assert_spec_clean, fault, lines, respond, stand_in_whose_second_bulk_batch_gets,
+    stand_in_with_run, statuses, Outcome, Step, WORKFLOW_RUN_URL,
 };
 
 const TOKEN: &str = "POST /v1/auth/access_token";
@@ -726,29 +726,6 @@ fn an_upsert_that_hangs_still_leaves_time_to_finish_the_run_as_failed() {
 /// answer leaves so that no request can slip through in between.
 fn stand_in_whose_second_bulk_batch_hangs() -> Arc<StandIn> {
     stand_in_whose_second_bulk_batch_gets(FaultKind::Hang)
-}
-
-/// A stand-in whose bulk route meets `kind` from the second request on (four times), decided
-/// before the first answer leaves.
-fn stand_in_whose_second_bulk_batch_gets(kind: FaultKind) -> Arc<StandIn> {
-    let slot: Arc<OnceLock<Weak<StandIn>>> = Arc::default();
-    let hang = slot.clone();
-    let armed = AtomicBool::new(false);
-    let port = Arc::new(StandIn::start_with(Options {
-        on_request: Some(Arc::new(move |r| {
-            if r.line() == BULK && r.status == 200 && !armed.swap(true, Ordering::SeqCst) {
-                if let Some(port) = hang.get().and_then(Weak::upgrade) {
-                    for _ in 0..4 {
-                        fault(&port, BULK_ROUTE, kind.clone());
-                    }
-                }
-            }
-        })),
-        ..Options::default()
-    }));
-    slot.set(Arc::downgrade(&port)).ok();
-    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
-    port
 }
 
 /// 60 entities of blueprint `service`: three batches.
