@@ -317,6 +317,35 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    #[test]
+    fn a_step_file_is_named_for_the_step_and_follows_no_planted_link() {
+        let ws = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let root = ws.path().to_str().unwrap();
+        let name = write_step_file(Some(root), Some("../sync step"), "failed.json", b"[1]");
+        // `../` and the space are dropped: the file stays in the folder.
+        assert_eq!(name.unwrap(), ".port-action/syncstep-failed.json");
+        assert_eq!(
+            std::fs::read(ws.path().join(".port-action/syncstep-failed.json")).unwrap(),
+            b"[1]"
+        );
+        // A link where the file goes is replaced, not written through.
+        let target = elsewhere.path().join("target");
+        std::fs::write(&target, "kept").unwrap();
+        let at = ws.path().join(".port-action/syncstep-failed.json");
+        std::fs::remove_file(&at).unwrap();
+        std::os::unix::fs::symlink(&target, &at).unwrap();
+        write_step_file(Some(root), Some("sync step"), "failed.json", b"[2]").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+        assert_eq!(std::fs::read(&at).unwrap(), b"[2]");
+        // A link where the folder goes is refused.
+        let other = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), other.path().join(".port-action")).unwrap();
+        let refused = write_step_file(other.path().to_str(), None, "failed.json", b"[]");
+        assert!(refused.is_err());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 1);
+    }
+
     fn temp_file(name: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
