@@ -82,6 +82,18 @@ fn list_file(ws: &Path, out: &crate::support::Outcome, name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A BULK_UPSERT step of blueprint `service` outside a run, from `text` written to
+/// `entities.ndjson` in the workspace `ws`.
+fn bulk_of(port: &StandIn, ws: &Path, text: &str) -> Step {
+    std::fs::write(ws.join("entities.ndjson"), text).unwrap();
+    Step::new(port)
+        .event(None)
+        .workspace(ws)
+        .input("operation", "BULK_UPSERT")
+        .input("blueprint", "service")
+        .input("entitiesFile", "entities.ndjson")
+}
+
 #[test]
 fn a_failed_list_over_the_output_cap_goes_to_a_file_named_by_an_output() {
     let port = StandIn::start();
@@ -91,14 +103,8 @@ fn a_failed_list_over_the_output_cap_goes_to_a_file_named_by_an_output() {
     for i in 0..4000 {
         text.push_str(&format!("not json {i}\n"));
     }
-    std::fs::write(ws.path().join("entities.ndjson"), text).unwrap();
-    let out = Step::new(&port)
-        .event(None)
-        .workspace(ws.path())
+    let out = bulk_of(&port, ws.path(), &text)
         .env("GITHUB_ACTION", "sync")
-        .input("operation", "BULK_UPSERT")
-        .input("blueprint", "service")
-        .input("entitiesFile", "entities.ndjson")
         .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
     // The small list is an output as ever; the long one is left out, not cut.
@@ -145,13 +151,7 @@ fn an_identifiers_list_over_the_output_cap_goes_to_a_file_named_by_an_output() {
     for i in 0..1800 {
         text.push_str(&format!("{{\"identifier\": \"{i:0>150}\"}}\n"));
     }
-    std::fs::write(ws.path().join("entities.ndjson"), text).unwrap();
-    let out = Step::new(&port)
-        .event(None)
-        .workspace(ws.path())
-        .input("operation", "BULK_UPSERT")
-        .input("blueprint", "service")
-        .input("entitiesFile", "entities.ndjson")
+    let out = bulk_of(&port, ws.path(), &text)
         .input("concurrency", "8")
         .run();
     out.assert_success();

@@ -7,7 +7,7 @@ use std::path::Path;
 use port_stand_in::{FaultKind, StandIn};
 use serde_json::{json, Value};
 
-use crate::support::{data, lines, stand_in_whose_second_bulk_batch_gets, Step};
+use crate::support::{data, lines, stand_in_whose_second_bulk_batch_gets, wait_for_entities, Step};
 
 const BULK: &str = "POST /v1/blueprints/service/entities/bulk?upsert=true&merge=true";
 
@@ -298,7 +298,7 @@ fn a_thousand_entities_of_ndjson_go_out_in_fifty_requests() {
 
 #[test]
 fn a_cancelled_bulk_from_a_large_file_stops_reading_and_writes_its_outputs() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     // Port writes the second batch and holds its answer.
     let port = stand_in_whose_second_bulk_batch_gets(FaultKind::HangAfterHandling);
     // 300,000 entities, 30 MB.
@@ -317,14 +317,8 @@ fn a_cancelled_bulk_from_a_large_file_stops_reading_and_writes_its_outputs() {
         .input("requestTimeout", "60s")
         .input("timeout", "120s")
         .spawn();
-    let started = Instant::now();
-    while port.entities("service").len() < 40 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the second batch never reached Port"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // The second batch is written at Port and its answer held.
+    wait_for_entities(&port, "service", 40);
     running.signal(libc::SIGTERM);
     let out = running.wait_at_most(Duration::from_secs(20));
     assert_eq!(out.code, 1);

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::support::{
     assert_spec_clean, fault, lines, respond, stand_in_whose_second_bulk_batch_gets,
-    stand_in_with_run, statuses, Outcome, Step, WORKFLOW_RUN_URL,
+    stand_in_with_run, statuses, wait_for_entities, Outcome, Step, WORKFLOW_RUN_URL,
 };
 
 const TOKEN: &str = "POST /v1/auth/access_token";
@@ -789,14 +789,7 @@ fn a_cancelled_bulk_upsert_says_the_batch_at_port_may_be_written_and_sends_nothi
             .input("timeout", "120s")
             .spawn();
         // The second batch is written at Port and its answer held: the step is waiting for it.
-        let started = Instant::now();
-        while port.entities("service").len() < 40 {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the second batch never reached Port"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_entities(&port, "service", 40);
         running.signal(signal);
         let out = running.wait_at_most(Duration::from_secs(20));
         assert_eq!(out.code, 1);

@@ -556,3 +556,17 @@ pub fn stand_in_whose_second_bulk_batch_gets(kind: FaultKind) -> std::sync::Arc<
     port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
     port
 }
+
+/// Waits until `port` holds `count` entities of `blueprint` (a request carried out), at most
+/// 20 s.
+#[track_caller]
+pub fn wait_for_entities(port: &StandIn, blueprint: &str, count: usize) {
+    let started = std::time::Instant::now();
+    while port.entities(blueprint).len() < count {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "Port never held {count} entities of {blueprint}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
