@@ -353,3 +353,65 @@ fn a_cancelled_bulk_from_a_large_file_stops_reading_and_writes_its_outputs() {
         out.summary
     );
 }
+
+#[test]
+fn a_bulk_from_a_file_cut_by_the_deadline_stops_reading_there() {
+    let port = stand_in_whose_second_bulk_batch_gets(FaultKind::Hang);
+    let mut text = String::new();
+    for i in 0..100_000 {
+        text.push_str(&format!("{{\"identifier\": \"svc-{i:06}\"}}\n"));
+    }
+    let ws = workspace(&[("big.ndjson", &text)]);
+    let out = bulk_from(&port, ws.path(), "big.ndjson")
+        .input("blueprint", "service")
+        .input("concurrency", "1")
+        .input("requestTimeout", "60s")
+        .input("timeout", "2s")
+        .run();
+    assert_eq!(
+        out.errors().pop().unwrap_or_default(),
+        "::error title=port-action failed::20 of 40 entities were not written, or not \
+         confirmed: 20 got no answer and Port may have written them (see the 'failed' output); \
+         input 'entitiesFile' ('big.ndjson') was read up to line 41 (the step's deadline had \
+         passed (input 'timeout')): the entities after it were not sent",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines(&port).len(), 3, "{:?}", lines(&port));
+    assert_eq!(out.json_output("identifiers").as_array().unwrap().len(), 20);
+    assert_eq!(out.json_output("failed").as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn a_long_run_of_bad_lines_holds_up_neither_the_batches_nor_a_cancellation() {
+    let port = stand_in_whose_second_bulk_batch_gets(FaultKind::Hang);
+    let mut text = String::new();
+    for i in 0..20 {
+        text.push_str(&format!("{{\"identifier\": \"svc-{i}\"}}\n"));
+    }
+    // Half a million lines that are not JSON: read while the first batch is out.
+    text.push_str(&"x\n".repeat(500_000));
+    let ws = workspace(&[("big.ndjson", &text)]);
+    let running = bulk_from(&port, ws.path(), "big.ndjson")
+        .input("blueprint", "service")
+        .spawn();
+    // The first batch leaves while the reading goes on, not after it.
+    wait_for_entities(&port, "service", 20);
+    running.signal(libc::SIGTERM);
+    let out = running.wait_at_most(std::time::Duration::from_secs(20));
+    let error = out.errors().pop().unwrap_or_default();
+    assert!(
+        error.contains("input 'entitiesFile' ('big.ndjson') was read up to line ")
+            && error.ends_with(
+                "(the step was cancelled (SIGTERM)): the entities after it were not sent"
+            ),
+        "{error}"
+    );
+    let line: usize = error
+        .split("read up to line ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no line in {error}"));
+    assert!(line < 500_021, "the whole file was read: {error}");
+}
