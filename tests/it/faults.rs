@@ -1102,3 +1102,25 @@ fn a_bulk_batch_without_identifiers_answered_by_a_gateways_504_is_sent_once_and_
         out.summary
     );
 }
+
+#[test]
+fn a_cancelled_upsert_at_port_says_port_may_have_written_it() {
+    let port = stand_in_with_run();
+    fault(&port, UPSERT_ROUTE, FaultKind::HangAfterHandling);
+    let running = upsert(&port)
+        .input("status", "SUCCESS")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s")
+        .spawn();
+    wait_for_entities(&port, "service", 1);
+    running.signal(libc::SIGTERM);
+    let out = running.wait_at_most(Duration::from_secs(20));
+    out.assert_failure(
+        "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot upsert the \
+         entity in blueprint 'service': POST /v1/blueprints/service/entities got no answer: the \
+         step was cancelled (SIGTERM) while the request was at Port, which may have carried it \
+         out",
+    );
+    assert_eq!(lines(&port), [TOKEN, UPSERT]);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
+}
