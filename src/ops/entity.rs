@@ -530,29 +530,18 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
     if let Some(run) = &step.run {
         query.push(("run_id", run.id.clone()));
     }
-    let deleted = step
-        .client
-        .delete(&["blueprints", &bp, "entities", &id], &query)
+    step.client
+        .call(
+            Method::DELETE,
+            &["blueprints", &bp, "entities", &id],
+            &query,
+            None,
+        )
         .await
         .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
     step.output("ok", "true");
-    let how = match deleted {
-        port::Deleted::Now => String::new(),
-        // The entity is gone, which is what the step asked; how it went is worth a word.
-        port::Deleted::Before { lost, .. } => {
-            step.console.warning(
-                Some("DELETE answer lost"),
-                &format!(
-                    "The answer to deleting entity '{id}' of blueprint '{bp}' was lost ({lost}); \
-                     the retry found no such entity: the lost request deleted it, or something \
-                     else did meanwhile. The entity is gone, as asked"
-                ),
-            );
-            " (the first request's answer was lost; a retry found the entity gone)".into()
-        }
-    };
     step.note(format!(
-        "Entity {} of blueprint {} deleted{how}",
+        "Entity {} of blueprint {} deleted",
         code(&id),
         code(&bp)
     ));

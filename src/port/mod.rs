@@ -245,7 +245,11 @@ impl PortClient {
     /// attempt's error. An attempt started in time is given at most until `deadline` to finish.
     ///
     /// Once the step is stopped (the runner cancelled it), nothing is sent and a request in
-    /// flight is dropped: [`PortError::Stopped`].
+    /// flight is dropped: [`PortError::Stopped`], which says whether an attempt had started.
+    ///
+    /// A DELETE whose answer was lost (no answer, or a 500, 502 or 504) and whose retry meets
+    /// 404 has what it asked for: the thing is gone. That is a success (`{"ok": true}`) with a
+    /// warning saying so; a 404 with no answer lost before it stays an error.
     pub async fn call_until(
         &self,
         deadline: Instant,
@@ -255,33 +259,26 @@ impl PortClient {
         body: Option<&Value>,
     ) -> Result<Value, PortError> {
         let trail = Trail::default();
-        self.call_traced(deadline, method, segments, query, body, &trail)
-            .await
-    }
-
-    /// DELETE `/v1/<segments…>` by the work deadline. A retry that meets 404 after an earlier
-    /// attempt's answer was lost finds the entity gone, as asked: most likely the lost attempt
-    /// deleted it. That is [`Deleted::Before`]; a 404 with no answer lost before it is Port's
-    /// answer, and an error.
-    pub async fn delete(&self, segments: &[&str], query: &Query<'_>) -> Result<Deleted, PortError> {
-        let trail = Trail::default();
         let result = self
-            .call_traced(
-                self.work_deadline,
-                Method::DELETE,
-                segments,
-                query,
-                None,
-                &trail,
-            )
+            .call_traced(deadline, method.clone(), segments, query, body, &trail)
             .await;
         match (result, trail.lost.get()) {
-            (Ok(_), _) => Ok(Deleted::Now),
-            (Err(e), Some(lost)) if e.status() == Some(404) => Ok(Deleted::Before {
-                lost: lost.clone(),
-                retry: e,
-            }),
-            (Err(e), _) => Err(e),
+            // A DELETE sent again after its answer was lost, and told there is nothing there:
+            // what was to be deleted is gone, most likely by the attempt whose answer was lost.
+            // A 404 with no answer lost before it is Port's answer, and an error.
+            (Err(e), Some(lost)) if method == Method::DELETE && e.status() == Some(404) => {
+                self.console.warning(
+                    Some("DELETE answer lost"),
+                    &format!(
+                        "The answer to {method} {} was lost ({lost}); the retry found nothing \
+                         there ({e}): the lost request deleted it, or something else did \
+                         meanwhile. It is gone, as asked",
+                        self.url(segments, &[]).path()
+                    ),
+                );
+                Ok(json!({"ok": true}))
+            }
+            (result, _) => result,
         }
     }
 
@@ -470,16 +467,6 @@ struct Trail {
     attempted: AtomicBool,
     /// The first attempt whose answer was lost after it was sent: Port may have done it.
     lost: OnceLock<String>,
-}
-
-/// What a DELETE came to.
-#[derive(Debug)]
-pub enum Deleted {
-    /// Port deleted the entity.
-    Now,
-    /// An attempt got no answer (`lost`, its error), and a retry met 404 (`retry`): the entity
-    /// is gone, most likely deleted by the attempt whose answer was lost.
-    Before { lost: String, retry: PortError },
 }
 
 /// Whether an attempt that failed so may have been carried out by Port: its answer was lost
