@@ -312,30 +312,28 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         }
         Source::Input(_) => String::new(),
     };
-    let unanswered = failures.iter().filter(|f| f.error == NO_ANSWER).count();
-    let not_sent = failures.iter().filter(|f| f.error == NOT_SENT).count();
-    let mut note = format!(
-        "Bulk upsert{from}: {} of {total} entities written in {batch_count} batch{}{}",
+    step.note(format!(
+        "Bulk upsert{from}: {} of {total} entities written in {batch_count} batches{}",
         written.len(),
-        if batch_count == 1 { "" } else { "es" },
         step.run
             .as_ref()
             .map(|r| format!(", tied to run {}", crate::runner::markdown::code(&r.id)))
             .unwrap_or_default()
-    );
+    ));
+    let unanswered = failures.iter().filter(|f| f.error == NO_ANSWER).count();
+    let not_sent = failures.iter().filter(|f| f.error == NOT_SENT).count();
     if unanswered > 0 {
-        note.push_str(&format!(
-            "; {unanswered} got no answer: Port may have written them"
+        step.note(format!(
+            "{unanswered} entities got no answer: Port may have written them"
         ));
     }
     if let Some(u) = &unread {
-        note.push_str(&format!(
-            "; {}: reading the file stopped at line {}, and the entities after it were not sent",
-            crate::runner::markdown::text(&u.why),
-            u.line
+        step.note(format!(
+            "Reading the file stopped at line {} ({}): the entities after it were not sent",
+            u.line,
+            crate::runner::markdown::text(&u.why)
         ));
     }
-    step.note(note);
     if !failures.is_empty() {
         use crate::runner::markdown::text;
         let mut table = String::from("Entities not written, or not confirmed:\n\n  | element | identifier | error | message |\n  |---|---|---|---|\n");

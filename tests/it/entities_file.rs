@@ -345,9 +345,9 @@ fn a_cancelled_bulk_from_a_large_file_stops_reading_and_writes_its_outputs() {
     );
     assert!(
         out.summary.contains(
-            "20 of 40 entities written in 2 batches; 20 got no answer: Port may have written \
-             them; the step was cancelled (SIGTERM): reading the file stopped at line 41, and \
-             the entities after it were not sent"
+            "20 of 40 entities written in 2 batches\n- 20 entities got no answer: Port may have \
+             written them\n- Reading the file stopped at line 41 (the step was cancelled \
+             (SIGTERM)): the entities after it were not sent\n"
         ),
         "{}",
         out.summary

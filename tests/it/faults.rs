@@ -840,8 +840,8 @@ fn a_cancelled_bulk_upsert_says_the_batch_at_port_may_be_written_and_sends_nothi
         }
         assert!(
             out.summary.contains(
-                "20 of 60 entities written in 3 batches, tied to run `r_demo`; 20 got no \
-                 answer: Port may have written them"
+                "20 of 60 entities written in 3 batches, tied to run `r_demo`\n- 20 entities got \
+                 no answer: Port may have written them\n"
             ),
             "{}",
             out.summary
@@ -1097,8 +1097,10 @@ fn a_bulk_batch_without_identifiers_answered_by_a_gateways_504_is_sent_once_and_
         out.stdout
     );
     assert!(
-        out.summary
-            .contains("0 of 2 entities written in 1 batch, tied to run `r_demo`; 2 got no answer: Port may have written them"),
+        out.summary.contains(
+            "0 of 2 entities written in 1 batches, tied to run `r_demo`\n- 2 entities got no \
+             answer: Port may have written them\n"
+        ),
         "{}",
         out.summary
     );
