@@ -118,10 +118,44 @@ pub(super) fn workspace_file(
             format!("is {given_shown}, a directory: name the file in it"),
         ));
     }
+    if let Some(kind) = special_kind(&canonical) {
+        return Err(InputError::new(
+            input,
+            format!("is {given_shown}, {kind}, not a regular file: {SPECIAL_HINT}"),
+        ));
+    }
     Ok(WorkspaceFile {
         given: given.to_string(),
         path: canonical,
     })
+}
+
+/// What to do about a special file: reading or writing one can block for ever, before the
+/// step could notice its deadline or a cancellation.
+const SPECIAL_HINT: &str = "a named pipe or a device can block the step for ever; write the \
+                            entities to a file first";
+
+/// What `path` is when it exists and is neither a regular file nor a directory (a named pipe,
+/// a socket, a device), as words; found without opening it, which could block.
+fn special_kind(path: &Path) -> Option<&'static str> {
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    if kind.is_file() || kind.is_dir() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_fifo() {
+            return Some("a named pipe (FIFO)");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("a device");
+        }
+    }
+    Some("a special file")
 }
 
 /// `path` with `.` dropped and each `..` taking off the component before it; `None` when a
@@ -285,6 +319,12 @@ fn check_links(path: &Path, workspace: &Path, value: &str) -> Result<(), InputEr
         if meta.is_dir() {
             return Err(error(format!(
                 "{shown} is a directory: write a file's path, such as 'out/entities.json'"
+            )));
+        }
+        if let Some(kind) = special_kind(path) {
+            return Err(error(format!(
+                "{shown} is {kind}, not a regular file: a named pipe or a device can block \
+                 the step for ever; write a path where a regular file can be written"
             )));
         }
     }

@@ -150,6 +150,27 @@ impl Source {
         Ok(Source::Input(entities.into_iter().enumerate()))
     }
 
+    /// Whether reading must stop before the next element: the file is not read on once
+    /// nothing more can be sent (the step was cancelled, or its work deadline passed), so that
+    /// the outputs and summary are written at once. The `entities` input, small and already
+    /// in memory, is gone through to its end, each entity listed.
+    fn cut_short(&self, step: &Step) -> Option<Unread> {
+        let Source::File { reader, .. } = self else {
+            return None;
+        };
+        let why = match step.stop.reason() {
+            Some(why) => format!("the step was cancelled ({why})"),
+            None if std::time::Instant::now() >= step.deadlines.work => {
+                "the step's deadline had passed (input 'timeout')".to_string()
+            }
+            None => return None,
+        };
+        Some(Unread {
+            line: reader.line(),
+            why,
+        })
+    }
+
     fn next(&mut self) -> Result<Option<Element>, FileError> {
         match self {
             Source::Input(entities) => Ok(entities.next().map(|(index, value)| Element {
@@ -165,6 +186,22 @@ impl Source {
         }
     }
 }
+
+/// The rest of a file left unread.
+struct Unread {
+    /// The line reading stopped at.
+    line: usize,
+    /// Why: `the step was cancelled (SIGTERM)`.
+    why: String,
+}
+
+/// Elements read between two yields to the runtime.
+const YIELD_EVERY: usize = 256;
+
+/// The most bytes of JSON the `identifiers` and `failed` outputs carry each: a quarter of the
+/// 1 MiB GitHub keeps for all of a job's outputs. A longer list goes to a file in the
+/// workspace, named by output `identifiersFile` or `failedFile`.
+pub const MAX_LIST_OUTPUT_BYTES: usize = 256 * 1024;
 
 /// BULK_UPSERT.
 pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
@@ -186,11 +223,23 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     let mut file_error: Option<FileError> = None;
     let mut written: Vec<(usize, String)> = Vec::new();
     let mut failures: Vec<NotWritten> = Vec::new();
+    // Where reading the file stopped, when nothing more could be sent.
+    let mut unread: Option<Unread> = None;
     let mut in_flight = JoinSet::new();
     loop {
         while in_flight.len() < limit {
             // Read only as far as the next batch: the file waits while the requests do.
             while ready.is_empty() && !read_all {
+                if total % YIELD_EVERY == YIELD_EVERY - 1 {
+                    // The runtime has one thread: let the signal handler and the requests run.
+                    tokio::task::yield_now().await;
+                }
+                if let Some(why) = source.cut_short(step) {
+                    unread = Some(why);
+                    read_all = true;
+                    batcher.close(&mut ready);
+                    break;
+                }
                 match source.next() {
                     Ok(Some(element)) => {
                         total += 1;
@@ -235,8 +284,8 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     written.sort_by_key(|(i, _)| *i);
     failures.sort_by_key(|f| f.index);
     let identifiers: Vec<&str> = written.iter().map(|(_, id)| id.as_str()).collect();
-    step.output("identifiers", &serde_json::to_string(&identifiers)?);
-    step.output("failed", &serde_json::to_string(&failures)?);
+    list_output(step, "identifiers", serde_json::to_string(&identifiers)?);
+    list_output(step, "failed", serde_json::to_string(&failures)?);
     let annotated = if failures.len() > MAX_ANNOTATIONS {
         MAX_ANNOTATIONS - 1
     } else {
@@ -296,9 +345,23 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             })
             .unwrap_or_default()
     ));
+    let unanswered = failures.iter().filter(|f| f.error == NO_ANSWER).count();
+    let not_sent = failures.iter().filter(|f| f.error == NOT_SENT).count();
+    if unanswered > 0 {
+        step.note(format!(
+            "{unanswered} entities got no answer: Port may have written them"
+        ));
+    }
+    if let Some(u) = &unread {
+        step.note(format!(
+            "Reading the file stopped at line {} ({}): the entities after it were not sent",
+            u.line,
+            crate::runner::markdown::text(&u.why)
+        ));
+    }
     if !failures.is_empty() {
         use crate::runner::markdown::text;
-        let mut table = String::from("Entities not written (index from 0, as in the 'failed' output):\n\n  | index | identifier | error | message |\n  |---|---|---|---|\n");
+        let mut table = String::from("Entities not written, or not confirmed (index from 0, as in the 'failed' output):\n\n  | index | identifier | error | message |\n  |---|---|---|---|\n");
         for f in failures.iter().take(50) {
             table.push_str(&format!(
                 "  | {} | {} | {} | {} |\n",
@@ -317,21 +380,67 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             written.len()
         );
     }
+    let mut problems = Vec::new();
     if !failures.is_empty() {
-        let unanswered = failures.iter().filter(|f| f.error == NO_ANSWER).count();
+        let mut what = format!("{} of {total} entities were not written", failures.len());
         if unanswered > 0 {
-            anyhow::bail!(
-                "{} of {total} entities were not written, or not confirmed: {unanswered} got no \
-                 answer and Port may have written them (see the 'failed' output)",
-                failures.len()
-            );
+            what.push_str(&format!(
+                ", or not confirmed: {unanswered} got no answer and Port may have written them"
+            ));
+            if not_sent > 0 {
+                what.push_str(&format!(", {not_sent} were not sent"));
+            }
         }
-        anyhow::bail!(
-            "{} of {total} entities were not written (see the 'failed' output)",
-            failures.len()
-        );
+        problems.push(format!("{what} (see the 'failed' output)"));
+    }
+    if let (Some(u), Source::File { given, .. }) = (&unread, &source) {
+        problems.push(format!(
+            "input 'entitiesFile' ('{}') was read up to line {} ({}): the entities after it \
+             were not sent",
+            printable(given),
+            u.line,
+            u.why
+        ));
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("; "));
     }
     Ok(())
+}
+
+/// Sets output `name` to the JSON list `json` when it is at most [`MAX_LIST_OUTPUT_BYTES`];
+/// a longer list is written to a file in the workspace, named by output `{name}File`, and
+/// the output is left out with a warning (a cut list would read as a complete one).
+fn list_output(step: &mut Step, name: &str, json: String) {
+    if json.len() <= MAX_LIST_OUTPUT_BYTES {
+        step.output(name, &json);
+        return;
+    }
+    let size = super::entity::shown_size(json.len());
+    let limit = super::entity::shown_size(MAX_LIST_OUTPUT_BYTES);
+    let file_output = format!("{name}File");
+    let written = crate::runner::write_step_file(
+        step.job.workspace.as_deref(),
+        step.job.step_id.as_deref(),
+        &format!("{name}.json"),
+        json.as_bytes(),
+    );
+    let text = match written {
+        Ok(relative) => {
+            step.output(&file_output, &relative);
+            format!(
+                "Output '{name}' is {size}, over the {limit} it may carry (GitHub keeps 1 MiB of \
+                 outputs per job): it is left out; the whole list is in file {relative:?} \
+                 (output '{file_output}')"
+            )
+        }
+        Err(e) => format!(
+            "Output '{name}' is {size}, over the {limit} it may carry (GitHub keeps 1 MiB of \
+             outputs per job): it is left out, and the file meant to hold it cannot be written \
+             ({e})"
+        ),
+    };
+    step.console.warning(Some("Output left out"), &text);
 }
 
 /// Checks an element and strips `blueprint` from its body (it goes in the path).
@@ -564,17 +673,23 @@ fn map_answer(batch: &Batch, answer: &Value) -> BatchResult {
     BatchResult::Done(ok, failed)
 }
 
-/// `error` of an entity whose batch got no answer (a dropped connection, a timeout): Port may
-/// have written it.
+/// `error` of an entity whose batch got no answer (a dropped connection, a timeout, a
+/// gateway's 502 or 504, the step cancelled while the batch was at Port): Port may have
+/// written it.
 const NO_ANSWER: &str = "no_answer";
 /// `error` of an entity whose batch was never sent (the deadline had passed, or the step was
-/// cancelled): Port did not write it.
+/// cancelled before it left): Port did not write it.
 const NOT_SENT: &str = "not_sent";
 
 /// Every entity of a batch whose request failed as a whole.
 fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
     let text = e.to_string();
     let (error, message) = match e {
+        // A gateway's or a failing server's answer, given after Port may have done the work.
+        PortError::Api {
+            status: 500 | 502 | 504,
+            ..
+        } => (NO_ANSWER.to_string(), text),
         // "Port API 404 not_found: <message> (<route>, trace id …)" without the code twice.
         PortError::Api { status, code, .. } => (
             code.clone(),
@@ -582,8 +697,12 @@ fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
                 .unwrap_or(&text)
                 .to_string(),
         ),
-        PortError::Deadline { .. } | PortError::Stopped { .. } => (NOT_SENT.to_string(), text),
-        PortError::Transport { .. } => (NO_ANSWER.to_string(), text),
+        PortError::Deadline { .. } | PortError::Stopped { sent: false, .. } => {
+            (NOT_SENT.to_string(), text)
+        }
+        PortError::Transport { .. } | PortError::Stopped { sent: true, .. } => {
+            (NO_ANSWER.to_string(), text)
+        }
         _ => ("request_failed".to_string(), text),
     };
     batch

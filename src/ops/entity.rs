@@ -561,7 +561,7 @@ impl ResultWriter {
 }
 
 /// `1.5 MiB`, `700 KiB`, `12 bytes`.
-fn shown_size(bytes: usize) -> String {
+pub(super) fn shown_size(bytes: usize) -> String {
     const KIB: usize = 1024;
     if bytes >= KIB * KIB {
         format!("{:.1} MiB", bytes as f64 / (KIB * KIB) as f64)

@@ -57,13 +57,26 @@ pub enum PortError {
         path: String,
         detail: String,
     },
-    /// The step was cancelled: the request was not sent, or was dropped unanswered.
-    #[error("{method} {path} not sent: the step was cancelled ({why})")]
+    /// The step was cancelled: the request was not sent, or (`sent`) was dropped unanswered.
+    #[error("{method} {path} {}", stopped_text(*.sent, .why))]
     Stopped {
         method: String,
         path: String,
         why: String,
+        /// An attempt had started: Port may have carried the request out.
+        sent: bool,
     },
+}
+
+fn stopped_text(sent: bool, why: &str) -> String {
+    if sent {
+        format!(
+            "got no answer: the step was cancelled ({why}) while the request was at Port, which \
+             may have carried it out"
+        )
+    } else {
+        format!("not sent: the step was cancelled ({why})")
+    }
 }
 
 fn trace_suffix(trace_id: &Option<String>) -> String {

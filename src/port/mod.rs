@@ -7,7 +7,8 @@ pub mod retry;
 
 pub use error::PortError;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{Method, StatusCode, Url};
@@ -133,7 +134,15 @@ impl PortClient {
         });
         let url = self.url(&["auth", "access_token"], &[]);
         let (status, value) = self
-            .exchange(deadline, Method::POST, &url, Some(&body), None, REPEATABLE)
+            .exchange(
+                deadline,
+                Method::POST,
+                &url,
+                Some(&body),
+                None,
+                REPEATABLE,
+                None,
+            )
             .await?;
         let token = value
             .get("accessToken")
@@ -186,6 +195,7 @@ impl PortClient {
         segments: &[&str],
         query: &Query<'_>,
         body: Option<&Value>,
+        trail: &Trail,
     ) -> Result<Value, PortError> {
         let deadline = deadline.min(self.deadline);
         let url = self.url(segments, query);
@@ -199,6 +209,7 @@ impl PortClient {
                 });
             }
             let token = self.token(deadline).await?;
+            trail.attempted.store(true, Ordering::SeqCst);
             match self
                 .exchange(
                     deadline,
@@ -207,6 +218,7 @@ impl PortClient {
                     body,
                     Some(&token),
                     (repeat, why),
+                    Some(trail),
                 )
                 .await
             {
@@ -233,7 +245,11 @@ impl PortClient {
     /// attempt's error. An attempt started in time is given at most until `deadline` to finish.
     ///
     /// Once the step is stopped (the runner cancelled it), nothing is sent and a request in
-    /// flight is dropped: [`PortError::Stopped`].
+    /// flight is dropped: [`PortError::Stopped`], which says whether an attempt had started.
+    ///
+    /// A DELETE whose answer was lost (no answer, or a 500, 502 or 504) and whose retry meets
+    /// 404 has what it asked for: the thing is gone. That is a success (`{"ok": true}`) with a
+    /// warning saying so; a 404 with no answer lost before it stays an error.
     pub async fn call_until(
         &self,
         deadline: Instant,
@@ -242,21 +258,57 @@ impl PortClient {
         query: &Query<'_>,
         body: Option<&Value>,
     ) -> Result<Value, PortError> {
+        let trail = Trail::default();
+        let result = self
+            .call_traced(deadline, method.clone(), segments, query, body, &trail)
+            .await;
+        match (result, trail.lost.get()) {
+            // A DELETE sent again after its answer was lost, and told there is nothing there:
+            // what was to be deleted is gone, most likely by the attempt whose answer was lost.
+            // A 404 with no answer lost before it is Port's answer, and an error.
+            (Err(e), Some(lost)) if method == Method::DELETE && e.status() == Some(404) => {
+                self.console.warning(
+                    Some("DELETE answer lost"),
+                    &format!(
+                        "The answer to {method} {} was lost ({lost}); the retry found nothing \
+                         there ({e}): the lost request deleted it, or something else did \
+                         meanwhile. It is gone, as asked",
+                        self.url(segments, &[]).path()
+                    ),
+                );
+                Ok(json!({"ok": true}))
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// [`PortClient::call_until`], noting in `trail` what the result alone does not say.
+    async fn call_traced(
+        &self,
+        deadline: Instant,
+        method: Method,
+        segments: &[&str],
+        query: &Query<'_>,
+        body: Option<&Value>,
+        trail: &Trail,
+    ) -> Result<Value, PortError> {
         let stopped = |why: &str| PortError::Stopped {
             method: method.to_string(),
             path: self.url(segments, &[]).path().to_string(),
             why: why.to_string(),
+            sent: trail.attempted.load(Ordering::SeqCst),
         };
         if let Some(why) = self.stop.reason() {
             return Err(stopped(why));
         }
         tokio::select! {
-            r = self.call_inner(deadline, method.clone(), segments, query, body) => r,
+            r = self.call_inner(deadline, method.clone(), segments, query, body, trail) => r,
             () = self.stop.stopped() => Err(stopped(self.stop.reason().unwrap_or("stopped"))),
         }
     }
 
     /// One request with its retries, none started at or after `deadline`.
+    #[allow(clippy::too_many_arguments)]
     async fn exchange(
         &self,
         deadline: Instant,
@@ -265,6 +317,7 @@ impl PortClient {
         body: Option<&Value>,
         token: Option<&str>,
         (repeat, why): (Repeat, &str),
+        trail: Option<&Trail>,
     ) -> Result<(u16, Value), PortError> {
         let mut attempt = 1;
         let mut previous: Option<PortError> = None;
@@ -281,6 +334,9 @@ impl PortClient {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
+            if let Some(trail) = trail.filter(|_| may_be_done(failed.failure)) {
+                let _ = trail.lost.set(failed.error.to_string());
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             let delay = retry::next_delay(
                 attempt,
@@ -292,8 +348,8 @@ impl PortClient {
                 retry::jitter(),
             );
             let Some(delay) = delay else {
-                return Err(match (failed.failure, repeat) {
-                    (AttemptFailure::Interrupted, Repeat::Once) => answer_lost(failed.error, why),
+                return Err(match repeat {
+                    Repeat::Once if may_be_done(failed.failure) => answer_lost(failed.error, why),
                     _ => failed.error,
                 });
             };
@@ -402,6 +458,26 @@ impl PortClient {
             self.console.end_group();
         }
     }
+}
+
+/// What one call learnt along the way that its result alone does not say.
+#[derive(Debug, Default)]
+struct Trail {
+    /// An attempt of the request itself (not of the token's) had started: Port may have it.
+    attempted: AtomicBool,
+    /// The first attempt whose answer was lost after it was sent: Port may have done it.
+    lost: OnceLock<String>,
+}
+
+/// Whether an attempt that failed so may have been carried out by Port: its answer was lost
+/// after the request was sent (a timeout, a dropped connection), or came from a gateway or a
+/// failing server (500, 502, 504) rather than from Port's considered refusal. A 503 is not:
+/// the service did not take the request.
+fn may_be_done(failure: AttemptFailure) -> bool {
+    matches!(
+        failure,
+        AttemptFailure::Interrupted | AttemptFailure::Status(500 | 502 | 504)
+    )
 }
 
 /// A failed attempt, with what the retry policy needs to know.
@@ -681,6 +757,24 @@ fn answer_lost(error: PortError, why: &str) -> PortError {
                 "{detail}; the answer was lost after the request was sent, so Port may have \
                  done it: the request was not sent again, because {why}"
             ),
+        },
+        PortError::Api {
+            status,
+            code,
+            message,
+            method,
+            path,
+            trace_id,
+        } => PortError::Api {
+            message: format!(
+                "{message}; this answer may come from a gateway after Port did the work, so \
+                 Port may have done it: the request was not sent again, because {why}"
+            ),
+            status,
+            code,
+            method,
+            path,
+            trace_id,
         },
         other => other,
     }

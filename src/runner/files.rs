@@ -113,6 +113,60 @@ fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 
+/// The folder of the workspace that [`write_step_file`] writes in.
+pub const STEP_FILES_DIR: &str = ".port-action";
+
+/// Writes `bytes` to a file for later steps of the job: `.port-action/{step}-{name}` in
+/// `workspace` (the current directory without one: a container action starts in the
+/// workspace), where `step` is the step's id (`GITHUB_ACTION`) cut to safe characters. Returns
+/// the path relative to the workspace, which later steps (working in the workspace) open.
+///
+/// The file is written next to its place and renamed once complete; a link planted where the
+/// folder or the file goes is never followed.
+pub fn write_step_file(
+    workspace: Option<&str>,
+    step: Option<&str>,
+    name: &str,
+    bytes: &[u8],
+) -> io::Result<String> {
+    let root = PathBuf::from(workspace.unwrap_or("."));
+    let dir = root.join(STEP_FILES_DIR);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is not a folder", dir.display()),
+            ))
+        }
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(&dir)?,
+    }
+    let step: String = step
+        .unwrap_or("step")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(100)
+        .collect();
+    let step = step.trim_start_matches('.');
+    let file = format!("{}-{name}", if step.is_empty() { "step" } else { step });
+    let part = dir.join(format!(".{file}.part"));
+    let _ = std::fs::remove_file(&part);
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+        .and_then(|()| std::fs::rename(&part, dir.join(&file)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&part);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", dir.join(&file).display()),
+        ));
+    }
+    Ok(format!("{STEP_FILES_DIR}/{file}"))
+}
+
 /// The job summary at `$GITHUB_STEP_SUMMARY`.
 #[derive(Debug, Default)]
 pub struct StepSummary {
@@ -262,6 +316,35 @@ fn read_line<'a>(text: &'a str, index: &mut usize) -> Option<(&'a str, bool)> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_step_file_is_named_for_the_step_and_follows_no_planted_link() {
+        let ws = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let root = ws.path().to_str().unwrap();
+        let name = write_step_file(Some(root), Some("../sync step"), "failed.json", b"[1]");
+        // `../` and the space are dropped: the file stays in the folder.
+        assert_eq!(name.unwrap(), ".port-action/syncstep-failed.json");
+        assert_eq!(
+            std::fs::read(ws.path().join(".port-action/syncstep-failed.json")).unwrap(),
+            b"[1]"
+        );
+        // A link where the file goes is replaced, not written through.
+        let target = elsewhere.path().join("target");
+        std::fs::write(&target, "kept").unwrap();
+        let at = ws.path().join(".port-action/syncstep-failed.json");
+        std::fs::remove_file(&at).unwrap();
+        std::os::unix::fs::symlink(&target, &at).unwrap();
+        write_step_file(Some(root), Some("sync step"), "failed.json", b"[2]").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+        assert_eq!(std::fs::read(&at).unwrap(), b"[2]");
+        // A link where the folder goes is refused.
+        let other = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), other.path().join(".port-action")).unwrap();
+        let refused = write_step_file(other.path().to_str(), None, "failed.json", b"[]");
+        assert!(refused.is_err());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 1);
+    }
 
     fn temp_file(name: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();

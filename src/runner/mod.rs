@@ -7,7 +7,7 @@ mod files;
 pub mod markdown;
 
 pub use console::Console;
-pub use files::{parse_github_output, Outputs, StepSummary};
+pub use files::{parse_github_output, write_step_file, Outputs, StepSummary};
 
 use crate::Env;
 
@@ -40,6 +40,10 @@ pub struct JobContext {
     pub summary_path: Option<String>,
     /// `RUNNER_DEBUG=1`: debug logging is on.
     pub debug: bool,
+    /// `GITHUB_WORKSPACE`: where files for later steps are written.
+    pub workspace: Option<String>,
+    /// `GITHUB_ACTION`: this step's id in the job (`__run_2`, or the `id:` given).
+    pub step_id: Option<String>,
 }
 
 impl JobContext {
@@ -62,6 +66,8 @@ impl JobContext {
             repository_id: get("GITHUB_REPOSITORY_ID"),
             summary_path: get("GITHUB_STEP_SUMMARY"),
             debug: get("RUNNER_DEBUG").as_deref() == Some("1"),
+            workspace: get("GITHUB_WORKSPACE"),
+            step_id: get("GITHUB_ACTION"),
         }
     }
 

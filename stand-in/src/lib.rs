@@ -163,6 +163,9 @@ pub enum FaultKind {
     /// line appended), then close the connection without an answer: Port did the work and the
     /// answer was lost on the way back. Recorded with status 0.
     ResetAfterHandling,
+    /// Handle the request (the state changes), then hold the answer until the client gives up:
+    /// Port did the work and the answer has not come back yet. Recorded with status 0.
+    HangAfterHandling,
     /// Handle the request, then answer this instead of the handler's answer (a proxy's 502 or
     /// 503 after Port did the work). Headers and body as for [`FaultKind::Respond`].
     RespondAfterHandling {

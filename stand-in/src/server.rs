@@ -1,6 +1,7 @@
 //! The HTTP side: a hyper HTTP/1.1 server on its own thread and tokio runtime. It reads each
 //! request, records it, checks it (and later its answer) against the spec, applies injected faults (a canned answer, a
-//! hang, a connection dropped without an answer), authenticates, and writes Port's headers
+//! hang, a connection dropped without an answer, each before or after the request is carried
+//! out), authenticates, and writes Port's headers
 //! (`x-trace-id`, `x-ratelimit-*`) on every answer.
 
 use std::fmt;
@@ -284,6 +285,12 @@ async fn handle(
             handled();
             finish(&shared, seq, 0);
             return Err(DropConnection);
+        }
+        Some(FaultKind::HangAfterHandling) => {
+            handled();
+            finish(&shared, seq, 0);
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes");
         }
         Some(FaultKind::RespondAfterHandling {
             status,

@@ -48,8 +48,9 @@ fn a_bad_line_is_index_from_0_and_line_from_1_as_the_readme_says() {
     let message = failed[0]["message"].as_str().unwrap();
     assert!(message.starts_with("line 2: "), "{message}");
     assert!(
-        out.summary
-            .contains("Entities not written (index from 0, as in the 'failed' output):"),
+        out.summary.contains(
+            "Entities not written, or not confirmed (index from 0, as in the 'failed' output):"
+        ),
         "{}",
         out.summary
     );

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use port_stand_in::StandIn;
+use port_stand_in::{FaultKind, StandIn};
 use serde_json::{json, Value};
 
-use crate::support::{data, lines, Step};
+use crate::support::{data, lines, stand_in_whose_second_bulk_batch_gets, wait_for_entities, Step};
 
 const BULK: &str = "POST /v1/blueprints/service/entities/bulk?upsert=true&merge=true";
 
@@ -294,4 +294,124 @@ fn a_thousand_entities_of_ndjson_go_out_in_fifty_requests() {
         port.entity("service", "svc-0042").unwrap()["properties"]["tier"],
         "0"
     );
+}
+
+#[test]
+fn a_cancelled_bulk_from_a_large_file_stops_reading_and_writes_its_outputs() {
+    use std::time::Duration;
+    // Port writes the second batch and holds its answer.
+    let port = stand_in_whose_second_bulk_batch_gets(FaultKind::HangAfterHandling);
+    // 300,000 entities, 30 MB.
+    let mut text = String::with_capacity(31 * 1024 * 1024);
+    let pad = "x".repeat(64);
+    for i in 0..300_000 {
+        text.push_str(&format!(
+            "{{\"identifier\": \"svc-{i:07}\", \"properties\": {{\"pad\": \"{pad}\"}}}}\n"
+        ));
+    }
+    let ws = workspace(&[("big.ndjson", &text)]);
+    drop(text);
+    let running = bulk_from(&port, ws.path(), "big.ndjson")
+        .input("blueprint", "service")
+        .input("concurrency", "1")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s")
+        .spawn();
+    // The second batch is written at Port and its answer held.
+    wait_for_entities(&port, "service", 40);
+    running.signal(libc::SIGTERM);
+    let out = running.wait_at_most(Duration::from_secs(20));
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.errors().pop().unwrap_or_default(),
+        "::error title=port-action failed::the step was cancelled (SIGTERM): nothing more was \
+         sent to Port: 20 of 40 entities were not written, or not confirmed: 20 got no answer \
+         and Port may have written them (see the 'failed' output); input 'entitiesFile' \
+         ('big.ndjson') was read up to line 41 (the step was cancelled (SIGTERM)): the entities \
+         after it were not sent",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines(&port).len(), 3, "{:?}", lines(&port));
+    let ids = out.json_output("identifiers");
+    assert_eq!(ids.as_array().unwrap().len(), 20);
+    assert_eq!(ids[19], "svc-0000019");
+    let failed = out.json_output("failed");
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 20, "the entities read, not the whole file");
+    assert!(
+        failed.iter().all(|f| f["error"] == "no_answer"),
+        "{failed:?}"
+    );
+    assert!(
+        out.summary.contains(
+            "20 of 40 entities written in 2 batches\n- 20 entities got no answer: Port may have \
+             written them\n- Reading the file stopped at line 41 (the step was cancelled \
+             (SIGTERM)): the entities after it were not sent\n"
+        ),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn a_bulk_from_a_file_cut_by_the_deadline_stops_reading_there() {
+    let port = stand_in_whose_second_bulk_batch_gets(FaultKind::Hang);
+    let mut text = String::new();
+    for i in 0..100_000 {
+        text.push_str(&format!("{{\"identifier\": \"svc-{i:06}\"}}\n"));
+    }
+    let ws = workspace(&[("big.ndjson", &text)]);
+    let out = bulk_from(&port, ws.path(), "big.ndjson")
+        .input("blueprint", "service")
+        .input("concurrency", "1")
+        .input("requestTimeout", "60s")
+        .input("timeout", "2s")
+        .run();
+    assert_eq!(
+        out.errors().pop().unwrap_or_default(),
+        "::error title=port-action failed::20 of 40 entities were not written, or not \
+         confirmed: 20 got no answer and Port may have written them (see the 'failed' output); \
+         input 'entitiesFile' ('big.ndjson') was read up to line 41 (the step's deadline had \
+         passed (input 'timeout')): the entities after it were not sent",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines(&port).len(), 3, "{:?}", lines(&port));
+    assert_eq!(out.json_output("identifiers").as_array().unwrap().len(), 20);
+    assert_eq!(out.json_output("failed").as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn a_long_run_of_bad_lines_holds_up_neither_the_batches_nor_a_cancellation() {
+    let port = stand_in_whose_second_bulk_batch_gets(FaultKind::Hang);
+    let mut text = String::new();
+    for i in 0..20 {
+        text.push_str(&format!("{{\"identifier\": \"svc-{i}\"}}\n"));
+    }
+    // Half a million lines that are not JSON: read while the first batch is out.
+    text.push_str(&"x\n".repeat(500_000));
+    let ws = workspace(&[("big.ndjson", &text)]);
+    let running = bulk_from(&port, ws.path(), "big.ndjson")
+        .input("blueprint", "service")
+        .spawn();
+    // The first batch leaves while the reading goes on, not after it.
+    wait_for_entities(&port, "service", 20);
+    running.signal(libc::SIGTERM);
+    let out = running.wait_at_most(std::time::Duration::from_secs(20));
+    let error = out.errors().pop().unwrap_or_default();
+    assert!(
+        error.contains("input 'entitiesFile' ('big.ndjson') was read up to line ")
+            && error.ends_with(
+                "(the step was cancelled (SIGTERM)): the entities after it were not sent"
+            ),
+        "{error}"
+    );
+    let line: usize = error
+        .split("read up to line ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no line in {error}"));
+    assert!(line < 500_021, "the whole file was read: {error}");
 }

@@ -11,8 +11,8 @@ use port_stand_in::{FaultKind, Options, StandIn};
 use serde_json::{json, Value};
 
 use crate::support::{
-    assert_spec_clean, fault, lines, respond, stand_in_with_run, statuses, Outcome, Step,
-    WORKFLOW_RUN_URL,
+    assert_spec_clean, fault, lines, respond, stand_in_whose_second_bulk_batch_gets,
+    stand_in_with_run, statuses, wait_for_entities, Outcome, Step, WORKFLOW_RUN_URL,
 };
 
 const TOKEN: &str = "POST /v1/auth/access_token";
@@ -708,24 +708,7 @@ fn an_upsert_that_hangs_still_leaves_time_to_finish_the_run_as_failed() {
 /// A stand-in whose bulk route hangs from the second request on, decided before the first
 /// answer leaves so that no request can slip through in between.
 fn stand_in_whose_second_bulk_batch_hangs() -> Arc<StandIn> {
-    let slot: Arc<OnceLock<Weak<StandIn>>> = Arc::default();
-    let hang = slot.clone();
-    let armed = AtomicBool::new(false);
-    let port = Arc::new(StandIn::start_with(Options {
-        on_request: Some(Arc::new(move |r| {
-            if r.line() == BULK && r.status == 200 && !armed.swap(true, Ordering::SeqCst) {
-                if let Some(port) = hang.get().and_then(Weak::upgrade) {
-                    for _ in 0..4 {
-                        fault(&port, BULK_ROUTE, FaultKind::Hang);
-                    }
-                }
-            }
-        })),
-        ..Options::default()
-    }));
-    slot.set(Arc::downgrade(&port)).ok();
-    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
-    port
+    stand_in_whose_second_bulk_batch_gets(FaultKind::Hang)
 }
 
 /// 60 entities of blueprint `service`: three batches.
@@ -774,55 +757,84 @@ fn a_bulk_upsert_cut_by_the_deadline_says_what_was_written_and_sends_nothing_lat
 }
 
 #[test]
-fn a_cancelled_bulk_upsert_stops_sending_and_says_what_was_written() {
-    let port = stand_in_whose_second_bulk_batch_hangs();
-    let running = Step::new(&port)
-        .input("operation", "BULK_UPSERT")
-        .input("blueprint", "service")
-        .input("entities", &sixty_entities())
-        .input("concurrency", "1")
-        .input("status", "SUCCESS")
-        .input("requestTimeout", "60s")
-        .input("timeout", "120s")
-        .spawn();
-    // The second batch is in flight and will never be answered.
-    let started = Instant::now();
-    while port.entities("service").len() < 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "first batch never landed"
+fn a_cancelled_bulk_upsert_says_the_batch_at_port_may_be_written_and_sends_nothing_more() {
+    // SIGINT is the runner's first signal, SIGTERM its second.
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        // Port writes the second batch and holds its answer.
+        let port = stand_in_whose_second_bulk_batch_gets(FaultKind::HangAfterHandling);
+        let running = Step::new(&port)
+            .input("operation", "BULK_UPSERT")
+            .input("blueprint", "service")
+            .input("entities", &sixty_entities())
+            .input("concurrency", "1")
+            .input("status", "SUCCESS")
+            .input("requestTimeout", "60s")
+            .input("timeout", "120s")
+            .spawn();
+        // The second batch is written at Port and its answer held: the step is waiting for it.
+        wait_for_entities(&port, "service", 40);
+        running.signal(signal);
+        let out = running.wait_at_most(Duration::from_secs(20));
+        assert_eq!(out.code, 1);
+        let last = out.errors().pop().unwrap_or_default();
+        assert_eq!(
+            last,
+            format!(
+                "::error title=port-action failed::the step was cancelled ({name}): nothing more \
+                 was sent to Port: 40 of 60 entities were not written, or not confirmed: 20 got \
+                 no answer and Port may have written them, 20 were not sent (see the 'failed' \
+                 output)"
+            ),
+            "{}",
+            out.stdout
         );
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(!out.stdout.contains("::warning"), "{}", out.stdout);
+        // No third batch, and no status: a cancelled step sends nothing more.
+        assert_eq!(lines(&port), [TOKEN, BULK, BULK], "{name}");
+        assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
+        assert_eq!(out.json_output("identifiers").as_array().unwrap().len(), 20);
+        let failed = out.json_output("failed");
+        let failed = failed.as_array().unwrap();
+        assert_eq!(failed.len(), 40);
+        // The batch at Port: it may have been written (here it was).
+        for f in &failed[..20] {
+            assert_eq!(f["error"], "no_answer", "{f}");
+            assert_eq!(
+                f["message"],
+                format!(
+                    "POST /v1/blueprints/service/entities/bulk got no answer: the step was \
+                     cancelled ({name}) while the request was at Port, which may have carried it \
+                     out"
+                ),
+                "{f}"
+            );
+        }
+        // The batch never sent.
+        for f in &failed[20..] {
+            assert_eq!(f["error"], "not_sent", "{f}");
+            assert_eq!(
+                f["message"],
+                format!(
+                    "POST /v1/blueprints/service/entities/bulk not sent: the step was cancelled \
+                     ({name})"
+                ),
+                "{f}"
+            );
+        }
+        assert!(
+            out.summary.contains(
+                "20 of 60 entities written in 3 batches, tied to run `r_demo`\n- 20 entities got \
+                 no answer: Port may have written them\n"
+            ),
+            "{}",
+            out.summary
+        );
+        assert!(
+            out.summary.contains(&format!("cancelled ({name})")),
+            "{}",
+            out.summary
+        );
     }
-    std::thread::sleep(Duration::from_millis(300));
-    running.signal(libc::SIGTERM);
-    let out = running.wait_at_most(Duration::from_secs(20));
-    assert_eq!(out.code, 1);
-    let last = out.errors().pop().unwrap_or_default();
-    assert!(
-        last.starts_with(
-            "::error title=port-action failed::the step was cancelled (SIGTERM): \
-             nothing more was sent to Port: 40 of 60 entities were not written"
-        ),
-        "{}",
-        out.stdout
-    );
-    assert!(!out.stdout.contains("::warning"), "{}", out.stdout);
-    // No third batch, and no status: a cancelled step sends nothing more.
-    assert_eq!(lines(&port), [TOKEN, BULK, BULK]);
-    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
-    assert_eq!(out.json_output("identifiers").as_array().unwrap().len(), 20);
-    assert_eq!(out.json_output("failed").as_array().unwrap().len(), 40);
-    assert!(
-        out.summary.contains("20 of 60 entities written"),
-        "{}",
-        out.summary
-    );
-    assert!(
-        out.summary.contains("cancelled (SIGTERM)"),
-        "{}",
-        out.summary
-    );
 }
 
 #[test]
@@ -920,4 +932,186 @@ fn bulk_failures_leave_room_for_the_steps_own_error_among_githubs_ten_annotation
     assert!(errors[8].contains("…and 7 more entities not written"));
     assert!(errors[9].starts_with("::error title=port-action failed::"));
     assert!(errors[9].contains("15 of 15 entities were not written"));
+}
+
+const DELETE: &str =
+    "DELETE /v1/blueprints/service/entities/payments?delete_dependents=false&run_id=r_demo";
+
+/// A DELETE step of entity `payments` that finishes `r_demo` with SUCCESS, with short limits.
+fn delete_finishing_the_run(port: &StandIn) -> Step {
+    Step::new(port)
+        .input("operation", "DELETE")
+        .input("blueprint", "service")
+        .input("identifier", "payments")
+        .input("status", "SUCCESS")
+        .input("requestTimeout", "2s")
+        .input("timeout", "8s")
+}
+
+#[test]
+fn a_delete_whose_answer_was_lost_and_whose_retry_meets_404_succeeds_with_a_warning() {
+    let port = stand_in_with_run();
+    port.add_entity("service", json!({"identifier": "payments"}));
+    fault(
+        &port,
+        "DELETE /v1/blueprints/service/entities/payments",
+        FaultKind::ResetAfterHandling,
+    );
+    let out = delete_finishing_the_run(&port).run();
+    out.assert_success();
+    let sent = lines(&port);
+    assert_eq!(sent[..3], [TOKEN, DELETE, DELETE], "{sent:?}");
+    assert_eq!(statuses(&port)[1..3], [0, 404]);
+    assert!(port.entity("service", "payments").is_none());
+    assert_eq!(out.output("ok"), Some("true"));
+    // The step asked for the entity to be gone: the run finishes as the step said.
+    assert_eq!(port.run("r_demo").unwrap()["status"], "SUCCESS");
+    let warning = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::warning title=DELETE answer lost::"))
+        .unwrap_or_else(|| panic!("no warning: {}", out.stdout));
+    assert!(
+        warning.starts_with(&format!(
+            "::warning title=DELETE answer lost::The answer to DELETE \
+             /v1/blueprints/service/entities/payments was lost (cannot reach Port: DELETE \
+             {}/v1/blueprints/service/entities/payments",
+            port.url()
+        )) && warning.contains(
+            "the retry found nothing there (Port API 404 not_found: Entity with identifier \
+             \"payments\" not found"
+        ) && warning.ends_with(
+            "the lost request deleted it, or something else did meanwhile. It is gone, as asked"
+        ),
+        "{warning}"
+    );
+    assert!(
+        out.summary
+            .contains("Entity `payments` of blueprint `service` deleted"),
+        "{}",
+        out.summary
+    );
+    assert_spec_clean(&port);
+}
+
+#[test]
+fn a_delete_that_meets_404_at_once_still_fails() {
+    let port = stand_in_with_run();
+    let out = delete_finishing_the_run(&port).run();
+    out.assert_failure("cannot delete entity 'payments' of blueprint 'service': Port API 404");
+    assert_eq!(lines(&port)[..2], [TOKEN, DELETE]);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "FAILURE");
+    assert!(!out.stdout.contains("answer lost"), "{}", out.stdout);
+}
+
+/// A gateway's 504 after Port carried out the request.
+fn gateway_timeout_after_handling(port: &StandIn, matches: &str) {
+    fault(
+        port,
+        matches,
+        FaultKind::RespondAfterHandling {
+            status: 504,
+            headers: vec![],
+            body: json!("<html><body>504 Gateway Time-out</body></html>"),
+        },
+    );
+}
+
+#[test]
+fn an_upsert_without_identifier_answered_by_a_gateways_504_is_sent_once_and_may_be_written() {
+    let port = stand_in_with_run();
+    gateway_timeout_after_handling(&port, "POST /v1/blueprints/service/entities");
+    let out = Step::new(&port)
+        .input("blueprint", "service")
+        .input("title", "Payments")
+        .input("requestTimeout", "2s")
+        .input("timeout", "8s")
+        .run();
+    out.assert_failure(
+        "cannot upsert the entity in blueprint 'service': Port API 504 http_504: <html><body>504 \
+         Gateway Time-out</body></html>; this answer may come from a gateway after Port did the \
+         work, so Port may have done it: the request was not sent again, because Port picks \
+         the identifier of an entity sent without one, so a second copy would create a second \
+         entity",
+    );
+    assert_eq!(lines(&port), [TOKEN, UPSERT], "sent once");
+    assert_eq!(port.entities("service").len(), 1, "Port wrote it once");
+    assert_eq!(out.output("identifier"), None);
+}
+
+#[test]
+fn a_bulk_batch_without_identifiers_answered_by_a_gateways_504_is_sent_once_and_may_be_written() {
+    let port = stand_in_with_run();
+    gateway_timeout_after_handling(&port, BULK_ROUTE);
+    let entities = json!([
+        {"identifier": "svc-a", "properties": {}},
+        {"title": "Named by Port"},
+    ]);
+    let out = Step::new(&port)
+        .input("operation", "BULK_UPSERT")
+        .input("blueprint", "service")
+        .input("entities", &entities.to_string())
+        .input("requestTimeout", "2s")
+        .input("timeout", "8s")
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(lines(&port)[..2], [TOKEN, BULK], "the batch is sent once");
+    assert_eq!(lines(&port).iter().filter(|l| *l == BULK).count(), 1);
+    assert_eq!(port.entities("service").len(), 2, "Port wrote both, once");
+    let failed = out.json_output("failed");
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 2);
+    for f in failed {
+        assert_eq!(f["error"], "no_answer", "{f}");
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("Port may have done it: the request was not sent again"),
+            "{f}"
+        );
+    }
+    assert!(
+        out.errors().iter().any(|e| e.contains(
+            "2 of 2 entities were not written, or not confirmed: 2 got no answer and Port may \
+             have written them"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.summary.contains(
+            "0 of 2 entities written in 1 batch, tied to run `r_demo`\n- 2 entities got no \
+             answer: Port may have written them\n"
+        ),
+        "{}",
+        out.summary
+    );
+    assert!(
+        !out.summary.contains("were not written ("),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn a_cancelled_upsert_at_port_says_port_may_have_written_it() {
+    let port = stand_in_with_run();
+    fault(&port, UPSERT_ROUTE, FaultKind::HangAfterHandling);
+    let running = upsert(&port)
+        .input("status", "SUCCESS")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s")
+        .spawn();
+    wait_for_entities(&port, "service", 1);
+    running.signal(libc::SIGTERM);
+    let out = running.wait_at_most(Duration::from_secs(20));
+    out.assert_failure(
+        "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot upsert the \
+         entity in blueprint 'service': POST /v1/blueprints/service/entities got no answer: the \
+         step was cancelled (SIGTERM) while the request was at Port, which may have carried it \
+         out",
+    );
+    assert_eq!(lines(&port), [TOKEN, UPSERT]);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
 }

@@ -536,3 +536,45 @@ pub fn read_head(conn: &mut std::net::TcpStream) -> std::io::Result<Vec<u8>> {
     }
     Ok(head)
 }
+
+/// A stand-in holding `r_demo` whose bulk route for blueprint `service` meets `kind` from the
+/// second request on (four times), decided before the first answer leaves so that no request
+/// slips through in between.
+pub fn stand_in_whose_second_bulk_batch_gets(kind: FaultKind) -> std::sync::Arc<StandIn> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock, Weak};
+    const ROUTE: &str = "POST /v1/blueprints/service/entities/bulk";
+    let slot: Arc<OnceLock<Weak<StandIn>>> = Arc::default();
+    let armed_on = slot.clone();
+    let armed = AtomicBool::new(false);
+    let port = Arc::new(StandIn::start_with(port_stand_in::Options {
+        on_request: Some(Arc::new(move |r| {
+            let first = format!("{} {}", r.method, r.path) == ROUTE
+                && r.status == 200
+                && !armed.swap(true, Ordering::SeqCst);
+            if let Some(port) = armed_on.get().and_then(Weak::upgrade).filter(|_| first) {
+                for _ in 0..4 {
+                    fault(&port, ROUTE, kind.clone());
+                }
+            }
+        })),
+        ..port_stand_in::Options::default()
+    }));
+    slot.set(Arc::downgrade(&port)).ok();
+    port.add_run("r_demo", "IN_PROGRESS", &[WORKFLOW_RUN_URL]);
+    port
+}
+
+/// Waits until `port` holds `count` entities of `blueprint` (a request carried out), at most
+/// 20 s.
+#[track_caller]
+pub fn wait_for_entities(port: &StandIn, blueprint: &str, count: usize) {
+    let started = std::time::Instant::now();
+    while port.entities(blueprint).len() < count {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "Port never held {count} entities of {blueprint}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -78,6 +78,14 @@ impl<R: BufRead> EntityReader<R> {
         }
     }
 
+    /// The line of the next byte to be read.
+    pub fn line(&self) -> usize {
+        match self.format {
+            Format::Array => self.scan.line,
+            _ => self.line,
+        }
+    }
+
     /// The next element, `None` at the end of the file. After an error, `None`.
     pub fn next_element(&mut self) -> Result<Option<Element>, FileError> {
         if self.done {
