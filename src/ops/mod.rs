@@ -156,14 +156,15 @@ async fn run_step(
                 },
                 () = wind_down => Err(anyhow::anyhow!("the step did not stop in time")),
             };
-            let outcome = match stop.reason() {
-                Some(why) => Err(outcome
-                    .err()
-                    .unwrap_or_else(|| anyhow::anyhow!("done"))
-                    .context(format!(
-                        "the step was cancelled ({why}): nothing more was sent to Port"
-                    ))),
-                None => outcome,
+            let outcome = match (stop.reason(), outcome) {
+                (Some(why), Err(e)) => Err(e.context(format!(
+                    "the step was cancelled ({why}): nothing more was sent to Port"
+                ))),
+                // The signal came once every request had been answered: nothing was cut short.
+                (Some(why), Ok(())) => Err(anyhow::anyhow!(
+                    "the step was cancelled ({why}) after its work with Port was done"
+                )),
+                (None, outcome) => outcome,
             };
             let written = write_outputs(&job, &step.outputs);
             let outcome = match (outcome, written) {
