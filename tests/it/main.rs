@@ -13,6 +13,7 @@ mod failures;
 mod faults;
 mod fuzz;
 mod hostile;
+mod native;
 mod network;
 mod release;
 mod retries;
