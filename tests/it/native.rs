@@ -12,9 +12,10 @@ use port_stand_in::{FaultKind, StandIn};
 use serde_json::json;
 
 use crate::support::{
-    assert_spec_clean, data, fault, lines, stand_in_with_run, Outcome, Step, EXTERNAL_RUN_ID,
-    JOB_URL, WORKFLOW_RUN_URL,
+    assert_spec_clean, data, fault, lines, stand_in_with_run, Outcome, Step, JOB_URL,
+    WORKFLOW_RUN_URL,
 };
+use crate::track::stand_in_with_dispatched_run;
 
 const TOKEN: &str = "POST /v1/auth/access_token";
 const UPSERT: &str = "POST /v1/blueprints/service/entities";
@@ -239,13 +240,7 @@ fn a_patch_run_through_a_release_layout_checks_the_binary_makes_it_executable_an
 fn track_through_the_launcher_passes_the_state_and_finishes_the_run_from_job_status() {
     let release = Release::new();
     for (job_status, want) in [("success", "SUCCESS"), ("failure", "FAILURE")] {
-        let port = StandIn::start();
-        port.add_run_json(json!({
-            "id": "r_gh",
-            "status": "IN_PROGRESS",
-            "link": [WORKFLOW_RUN_URL],
-            "externalRunId": EXTERNAL_RUN_ID,
-        }));
+        let port = stand_in_with_dispatched_run();
         let start = Step::track_start(&port)
             .event(Some(data("workflow_dispatch_no_port.json")))
             .via(launcher(release.root(), "track/main.js"))
