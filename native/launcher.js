@@ -163,8 +163,12 @@ function main(args) {
       env: process.env,
     });
   } catch (e) {
-    if (!(e instanceof LaunchError)) throw e;
-    process.stdout.write(`::error title=port-action/native::${escapeData(e.message)}\n`);
+    // Anything else (an unreadable SHA256SUMS, say) is said the same way: one line.
+    const message =
+      e instanceof LaunchError
+        ? e.message
+        : `cannot check the port-action binary in ${__dirname}: ${e.message}; nothing was sent`;
+    process.stdout.write(`::error title=port-action/native::${escapeData(message)}\n`);
     process.exitCode = 1;
     return;
   }
@@ -193,7 +197,8 @@ function main(args) {
   child.on("error", (e) => {
     process.stdout.write(
       `::error title=port-action/native::${escapeData(
-        `cannot start ${binary.file}: ${e.message}; nothing was sent`,
+        `cannot start ${binary.file} (${e.code || e.message}): it must be an executable ` +
+          "port-action binary for this runner; nothing was sent",
       )}\n`,
     );
     process.exitCode = 1;

@@ -419,6 +419,38 @@ fn a_missing_binary_is_one_clear_error_and_nothing_is_sent() {
 }
 
 #[test]
+fn a_binary_that_cannot_start_or_be_checked_is_one_error() {
+    let port = stand_in_with_run();
+    // Not executable, and named by PORT_ACTION_BINARY: run as it is, so it cannot start.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("port-action");
+    std::fs::copy(binary(), &copy).unwrap();
+    set_mode(&copy, 0o644);
+    let out = upsert(&port)
+        .env("PORT_ACTION_BINARY", &copy.display().to_string())
+        .via(launcher(&repo("native"), "main.js"))
+        .run();
+    assert_refused(
+        &out,
+        &port,
+        &[&format!(
+            "cannot start {} (EACCES): it must be an executable port-action binary",
+            copy.display()
+        )],
+    );
+    // A SHA256SUMS that cannot be read (a directory).
+    let release = Release::new();
+    std::fs::remove_file(release.root().join("SHA256SUMS")).unwrap();
+    std::fs::create_dir(release.root().join("SHA256SUMS")).unwrap();
+    let out = upsert(&port).via(launcher(release.root(), "main.js")).run();
+    assert_refused(
+        &out,
+        &port,
+        &["cannot check the port-action binary in", "EISDIR"],
+    );
+}
+
+#[test]
 fn a_platform_without_a_binary_is_named_with_the_ones_that_have_one() {
     let release = Release::new();
     let script = format!(
