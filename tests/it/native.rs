@@ -419,6 +419,21 @@ fn a_missing_binary_is_one_clear_error_and_nothing_is_sent() {
 }
 
 #[test]
+fn sha256sums_in_binary_mode_or_with_crlf_line_ends_is_read_as_sha256sum_writes_it() {
+    let release = Release::new();
+    let sum = sha256_hex(&release.binary()).to_uppercase();
+    std::fs::write(
+        release.root().join("SHA256SUMS"),
+        format!("{sum} *{}\r\n", release.rel),
+    )
+    .unwrap();
+    let port = stand_in_with_run();
+    let out = upsert(&port).via(launcher(release.root(), "main.js")).run();
+    out.assert_success();
+    assert_eq!(out.output("identifier"), Some("payments"));
+}
+
+#[test]
 fn a_binary_that_cannot_start_or_be_checked_is_one_error() {
     let port = stand_in_with_run();
     // Not executable, and named by PORT_ACTION_BINARY: run as it is, so it cannot start.
