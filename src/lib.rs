@@ -21,21 +21,28 @@ pub type Env = BTreeMap<String, String>;
 pub use ops::{run, run_until_stopped, Entry};
 
 /// The name the image gives the binary for the post stage of `track` (a link to
-/// `/port-action`): the runner starts a post stage with the same arguments as the main stage,
-/// and only the entrypoint tells them apart.
+/// `/port-action`): the runner starts a container's post stage with the same arguments as the
+/// main stage, and only the entrypoint tells them apart.
 pub const POST_ENTRYPOINT: &str = "port-action-post";
 
+/// The argument after `track` that names the post stage where the launcher of the native
+/// action starts the binary itself (`port-action track --post`): a program name is not
+/// portable (Windows has no links, and keeps no `argv[0]` of its own choosing).
+pub const POST_ARG: &str = "--post";
+
 /// What the binary was started as: `port-action` alone is a step of the root action;
-/// `port-action track` the start of `track`, and `port-action-post track` its end.
+/// `port-action track` the start of `track`, and `port-action-post track` (the image) or
+/// `port-action track --post` (the native launcher) its end.
 pub fn entry_from_args(args: impl IntoIterator<Item = OsString>) -> Entry {
     let mut args = args.into_iter();
     let program = args.next().unwrap_or_default();
-    let is_post = std::path::Path::new(&program)
+    let post_entrypoint = std::path::Path::new(&program)
         .file_name()
         .is_some_and(|name| name == POST_ENTRYPOINT);
-    match args.next() {
-        Some(a) if a == "track" && is_post => Entry::Track(ops::track::Stage::End),
-        Some(a) if a == "track" => Entry::Track(ops::track::Stage::Start),
+    match (args.next(), args.next()) {
+        (Some(a), Some(p)) if a == "track" && p == POST_ARG => Entry::Track(ops::track::Stage::End),
+        (Some(a), None) if a == "track" && post_entrypoint => Entry::Track(ops::track::Stage::End),
+        (Some(a), _) if a == "track" => Entry::Track(ops::track::Stage::Start),
         _ => Entry::Step,
     }
 }
@@ -65,7 +72,6 @@ pub fn env_from_os(vars: impl IntoIterator<Item = (OsString, OsString)>) -> (Env
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStringExt;
 
     #[test]
     fn the_entrypoint_and_the_first_argument_name_the_entry() {
@@ -85,7 +91,31 @@ mod tests {
     }
 
     #[test]
+    fn the_native_launcher_names_the_post_stage_by_argument() {
+        let entry = |args: &[&str]| entry_from_args(args.iter().map(OsString::from));
+        use ops::track::Stage;
+        let installed = r"D:\a\_actions\port-action\v1\native\bin\win32-x64\port-action.exe";
+        assert_eq!(
+            entry(&[installed, "track", POST_ARG]),
+            Entry::Track(Stage::End)
+        );
+        assert_eq!(entry(&[installed, "track"]), Entry::Track(Stage::Start));
+        assert_eq!(
+            entry(&["/opt/port-action", "track", "--post"]),
+            Entry::Track(Stage::End)
+        );
+        // `--post` names the end of `track` only, and nothing else does.
+        assert_eq!(entry(&["/opt/port-action", "--post"]), Entry::Step);
+        assert_eq!(
+            entry(&["/opt/port-action", "track", "--posts"]),
+            Entry::Track(Stage::Start)
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn a_variable_that_is_not_utf8_neither_panics_nor_passes_as_an_input() {
+        use std::os::unix::ffi::OsStringExt;
         let vars = vec![
             (OsString::from("HOME"), OsString::from("/github/home")),
             (

@@ -1,8 +1,8 @@
 //! Stopping when the runner says so.
 //!
-//! When a workflow is cancelled, the runner signals the step's container (SIGINT, then SIGTERM).
-//! As PID 1 in its container the process gets no default handling of either, so without this
-//! it would go on writing to Port until its own timeout. A [`Stop`] is shared by the step and
+//! When a workflow is cancelled, the runner signals the step (SIGINT, then SIGTERM; on Windows
+//! Ctrl-C, then Ctrl-Break). As PID 1 in its container the process gets no default handling of
+//! either, so without this it would go on writing to Port until its own timeout. A [`Stop`] is shared by the step and
 //! the Port client: once it is set, no new request is sent, requests in flight are dropped, and
 //! the step writes the outputs and summary of what it did and exits.
 
@@ -52,6 +52,7 @@ impl Stop {
 }
 
 /// Triggers `stop` on the first SIGINT or SIGTERM. Runs until then; spawn it.
+#[cfg(unix)]
 pub async fn on_signals(stop: Stop) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
@@ -63,6 +64,21 @@ pub async fn on_signals(stop: Stop) {
     let why = tokio::select! {
         _ = int.recv() => "SIGINT",
         _ = term.recv() => "SIGTERM",
+    };
+    stop.trigger(why);
+}
+
+/// Triggers `stop` on the first Ctrl-C or Ctrl-Break: what the runner sends a step's console
+/// on Windows when the job is cancelled, in that order. Runs until then; spawn it.
+#[cfg(windows)]
+pub async fn on_signals(stop: Stop) {
+    use tokio::signal::windows::{ctrl_break, ctrl_c};
+    let (Ok(mut int), Ok(mut brk)) = (ctrl_c(), ctrl_break()) else {
+        return;
+    };
+    let why = tokio::select! {
+        _ = int.recv() => "Ctrl-C",
+        _ = brk.recv() => "Ctrl-Break",
     };
     stop.trigger(why);
 }

@@ -1,6 +1,8 @@
 //! `action.yml` is the contract with every workflow: it must declare exactly the inputs the
 //! binary reads (an input it does not declare never reaches the container), and the README
-//! must document every input and output it declares. (Every step the suite runs also checks
+//! must document every input and output it declares. The native actions (`native/action.yml`,
+//! `native/track/action.yml`) run the same binary, so they declare the same inputs, defaults
+//! and outputs as their container twins. (Every step the suite runs also checks
 //! that each output written is declared: see `support::Step::run`.)
 
 use std::collections::BTreeSet;
@@ -128,5 +130,79 @@ fn track_runs_the_same_image_with_a_post_step_that_always_runs() {
     assert!(
         root["runs"]["post-entrypoint"].is_badvalue(),
         "the root action has no post step"
+    );
+}
+
+/// Each input's default (as the runner evaluates it) and whether it is required.
+fn input_specs(action: Action) -> Vec<(String, String, bool)> {
+    let defaults = declared_inputs_of(action);
+    let yml = crate::support::action_yml_of(action);
+    defaults
+        .into_iter()
+        .map(|(name, default)| {
+            let required = yml["inputs"][name.as_str()]["required"]
+                .as_bool()
+                .unwrap_or(false);
+            (name, default, required)
+        })
+        .collect()
+}
+
+#[test]
+fn the_native_actions_declare_the_inputs_defaults_and_outputs_of_the_container_actions() {
+    for (container, native) in [
+        (Action::Root, Action::Native),
+        (Action::Track, Action::NativeTrack),
+    ] {
+        assert_eq!(
+            input_specs(native),
+            input_specs(container),
+            "{} and {}: inputs (name, default, required)",
+            native.file(),
+            container.file()
+        );
+        assert_eq!(
+            declared_outputs_of(native),
+            declared_outputs_of(container),
+            "{} and {}: outputs",
+            native.file(),
+            container.file()
+        );
+    }
+    // And so the binary reads exactly what each native action declares.
+    let binary_reads =
+        |names: Vec<&str>| -> BTreeSet<String> { names.into_iter().map(str::to_string).collect() };
+    let native = |action| -> BTreeSet<String> { declared_inputs_of(action).into_keys().collect() };
+    assert_eq!(
+        native(Action::Native),
+        binary_reads(port_action::inputs::names().to_vec())
+    );
+    assert_eq!(
+        native(Action::NativeTrack),
+        binary_reads(port_action::inputs::track_names().to_vec())
+    );
+}
+
+#[test]
+fn the_native_actions_run_the_launcher_on_node24_with_a_post_stage_for_track() {
+    let root = crate::support::action_yml_of(Action::Native);
+    let track = crate::support::action_yml_of(Action::NativeTrack);
+    for (yml, main) in [(root, "native/main.js"), (track, "native/track/main.js")] {
+        assert_eq!(yml["runs"]["using"].as_str(), Some("node24"));
+        assert_eq!(yml["runs"]["main"].as_str(), Some("main.js"));
+        assert!(yml["runs"]["image"].is_badvalue());
+        assert!(read(main).contains("launcher.js\").main("), "{main}");
+    }
+    assert_eq!(track["runs"]["post"].as_str(), Some("post.js"));
+    assert_eq!(track["runs"]["post-if"].as_str(), Some("always()"));
+    assert!(
+        root["runs"]["post"].is_badvalue(),
+        "the root action has no post step"
+    );
+    // The post stage names itself the way the binary reads it: `track --post`.
+    let post = read("native/track/post.js");
+    assert!(
+        post.contains(&format!(r#"main(["track", "{}"])"#, port_action::POST_ARG)),
+        "{post}"
     );
 }

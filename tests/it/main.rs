@@ -17,6 +17,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod migration;
+mod native;
 mod network;
 mod release;
 mod reruns;

@@ -30,13 +30,17 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Which of the repository's two actions a step uses.
+/// Which of the repository's actions a step uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// `action.yml`: `uses: getport-community/port-action@v1`.
     Root,
     /// `track/action.yml`: `uses: getport-community/port-action/track@v1`.
     Track,
+    /// `native/action.yml`: `uses: getport-community/port-action/native@v1`.
+    Native,
+    /// `native/track/action.yml`: `uses: getport-community/port-action/native/track@v1`.
+    NativeTrack,
 }
 
 impl Action {
@@ -44,6 +48,8 @@ impl Action {
         match self {
             Action::Root => "action.yml",
             Action::Track => "track/action.yml",
+            Action::Native => "native/action.yml",
+            Action::NativeTrack => "native/track/action.yml",
         }
     }
 }
@@ -59,10 +65,15 @@ fn load_yaml(file: &str) -> yaml_rust2::Yaml {
 pub fn action_yml_of(action: Action) -> &'static yaml_rust2::Yaml {
     static ROOT: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
     static TRACK: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
-    match action {
-        Action::Root => ROOT.get_or_init(|| load_yaml(Action::Root.file())),
-        Action::Track => TRACK.get_or_init(|| load_yaml(Action::Track.file())),
-    }
+    static NATIVE: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
+    static NATIVE_TRACK: std::sync::OnceLock<yaml_rust2::Yaml> = std::sync::OnceLock::new();
+    let once = match action {
+        Action::Root => &ROOT,
+        Action::Track => &TRACK,
+        Action::Native => &NATIVE,
+        Action::NativeTrack => &NATIVE_TRACK,
+    };
+    once.get_or_init(|| load_yaml(action.file()))
 }
 
 /// A YAML scalar as the runner passes it to an action: text.
@@ -127,6 +138,8 @@ pub struct Step {
     /// The program name and arguments the runner starts the image's binary with.
     argv0: Option<&'static str>,
     args: Vec<&'static str>,
+    /// What runs instead of the binary (a node action's launcher), with its arguments.
+    via: Option<Vec<std::ffi::OsString>>,
 }
 
 /// What the step did, as the runner would see it.
@@ -272,7 +285,16 @@ impl Step {
             event: Some(data("workflow_dispatch.json")),
             argv0: None,
             args: Vec::new(),
+            via: None,
         }
+    }
+
+    /// Runs `command` (`node native/main.js`) instead of the binary, as the runner runs a node
+    /// action: same inputs and environment; the binary's own arguments are the command's
+    /// business.
+    pub fn via(mut self, command: Vec<std::ffi::OsString>) -> Self {
+        self.via = Some(command);
+        self
     }
 
     /// Sets an input as `with:` would.
@@ -317,11 +339,21 @@ impl Step {
         );
         let summary_path = dir.path().join("step_summary");
         let state_path = dir.path().join("state");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_port-action"));
-        if let Some(name) = self.argv0 {
-            std::os::unix::process::CommandExt::arg0(&mut cmd, name);
-        }
-        cmd.args(&self.args);
+        let mut cmd = match &self.via {
+            Some(command) => {
+                let mut cmd = Command::new(&command[0]);
+                cmd.args(&command[1..]);
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_port-action"));
+                if let Some(name) = self.argv0 {
+                    std::os::unix::process::CommandExt::arg0(&mut cmd, name);
+                }
+                cmd.args(&self.args);
+                cmd
+            }
+        };
         cmd.env_clear();
         for (name, value) in &self.inputs {
             cmd.env(

@@ -18,7 +18,7 @@ const GET_RUN: &str = "GET /v1/actions/runs/r_gh?version=v2";
 const PATCH_RUN: &str = "PATCH /v1/actions/runs/r_gh";
 
 /// A stand-in holding the run Port's GitHub integration dispatched this workflow run for.
-fn stand_in_with_dispatched_run() -> StandIn {
+pub fn stand_in_with_dispatched_run() -> StandIn {
     let port = StandIn::start();
     add_dispatched_run(&port);
     port
