@@ -219,6 +219,8 @@ fn old_route_query(blueprint: Option<&str>, query: Option<Value>) -> anyhow::Res
 
 /// Asks for the blueprint's entities page by page, sending each answer's `next` back as
 /// `from`, until there is no `next` or `limit` entities came. Returns the pages asked for.
+/// A cursor handed out twice (`a`, `b`, `a`, …) would make the pages go round until the
+/// deadline: the search stops at the first one seen again.
 async fn search_pages(
     step: &Step,
     blueprint: &str,
@@ -229,6 +231,8 @@ async fn search_pages(
 ) -> anyhow::Result<u64> {
     let mut from: Option<String> = None;
     let mut pages = 0;
+    // Every cursor handed out so far, and the page whose answer handed it out.
+    let mut cursors: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     loop {
         let left = limit.map(|l| l.saturating_sub(result.count as u64));
         let mut body = Map::new();
@@ -287,13 +291,21 @@ async fn search_pages(
         if limit.is_some_and(|l| result.count as u64 >= l) {
             return Ok(pages);
         }
-        if from.as_deref() == Some(next.as_str()) {
+        if let Some(&first) = cursors.get(&next) {
+            let again = if first + 1 == pages {
+                "sends back the cursor it was sent".to_string()
+            } else {
+                format!(
+                    "hands out the cursor page {first}'s answer handed out, so the pages go round"
+                )
+            };
             anyhow::bail!(
-                "Port's answer to page {pages} of the search sends back the cursor it \
-                 was sent: stopped after {} entities",
+                "Port's answer to page {pages} of the search of blueprint '{blueprint}' {again}: \
+                 stopped after {} entities",
                 result.count
             );
         }
+        cursors.insert(next.clone(), pages);
         from = Some(next);
     }
 }
