@@ -103,7 +103,7 @@ pub async fn run_until_stopped(env: &Env, stop: Stop) -> anyhow::Result<()> {
 pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()> {
     let job = JobContext::from_env(env);
     let console = Arc::new(Console::new(job.debug));
-    if entry == Entry::Track(track::Stage::End) && track::Saved::from_env(env).is_none() {
+    if entry == Entry::Track(track::Stage::End) && matches!(track::Saved::from_env(env), Ok(None)) {
         console.info("No Port run was tracked at the start of this job: nothing to finish");
         return Ok(());
     }
@@ -234,7 +234,10 @@ fn prepare(
         };
         console.warning(Some("Inputs ignored"), &text);
     }
-    let saved = track::Saved::from_env(env).filter(|_| entry == Entry::Track(track::Stage::End));
+    let saved = match entry {
+        Entry::Track(track::Stage::End) => track::Saved::from_env(env)?,
+        _ => None,
+    };
     let (run, stage) = match entry {
         Entry::Track(track::Stage::End) => (
             saved.as_ref().map(|s| s.run.clone()),

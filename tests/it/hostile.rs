@@ -334,3 +334,117 @@ fn the_summary_shows_the_runs_links_and_label_as_text() {
         "{summary}"
     );
 }
+
+/// What the start of `track` saves, with `name` replaced by `value`.
+fn state_with(name: &str, value: &str) -> Vec<(String, String)> {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    [
+        ("portRunId", "r_demo".to_string()),
+        ("portRunSource", "inputs.port_context.runId".to_string()),
+        ("portStartedAt", started),
+    ]
+    .into_iter()
+    .map(|(n, v)| {
+        let v = if n == name { value.to_string() } else { v };
+        (n.to_string(), v)
+    })
+    .collect()
+}
+
+#[test]
+fn state_the_start_of_track_cannot_have_saved_sends_nothing_and_sets_no_output() {
+    let port = stand_in_with_run();
+    let cases = [
+        (
+            "portRunId",
+            "..",
+            "is not a valid Port run id: '..' is not allowed",
+        ),
+        (
+            "portRunId",
+            ".",
+            "is not a valid Port run id: '.' is not allowed",
+        ),
+        (
+            "portRunId",
+            "a/b",
+            "is not a valid Port run id: 'a/b' contains '/'",
+        ),
+        (
+            "portRunId",
+            "r_demo/../../entities",
+            "is not a valid Port run id",
+        ),
+        (
+            "portRunId",
+            "r_demo\n::set-output name=runId::pwned",
+            "is not a valid Port run id: 'r_demo\\n::set-output name=runId::pwned' contains '\\n'",
+        ),
+        (
+            "portRunId",
+            "r_demo\nr_other",
+            "is not a valid Port run id: 'r_demo\\nr_other' contains '\\n'",
+        ),
+        (
+            "portRunSource",
+            "x\n::error::pwned",
+            "holds a control character: 'x\\n::error::pwned'",
+        ),
+        (
+            "portStartedAt",
+            "1e99",
+            "is not a number of seconds since 1970: '1e99'",
+        ),
+    ];
+    for (name, value, why) in cases {
+        let state = state_with(name, value);
+        for fail_on_error in ["false", "true"] {
+            let out = Step::track_end(&port, "success", &state)
+                .input("failOnError", fail_on_error)
+                .run();
+            let expected =
+                format!("STATE_{name}, saved by the start of track for the end of the job, {why}");
+            let annotations = assert_only_meant_commands(&out);
+            assert_eq!(annotations.len(), 1, "{name}={value:?}:\n{}", out.stdout);
+            assert!(
+                annotations[0].contains(&expected) && annotations[0].contains("nothing was sent"),
+                "{name}={value:?}: {annotations:?}"
+            );
+            // By default a problem of track's is a warning and the job goes on.
+            let (code, command) = match fail_on_error {
+                "true" => (1, "::error"),
+                _ => (0, "::warning"),
+            };
+            assert_eq!(out.code, code, "{name}={value:?}:\n{}", out.stdout);
+            assert!(
+                out.stdout.lines().any(|l| l.starts_with(command)),
+                "{}",
+                out.stdout
+            );
+            assert_eq!(out.outputs, [], "{name}={value:?}");
+            assert!(
+                port.requests().is_empty(),
+                "{name}={value:?} sent {:?}",
+                port.requests().iter().map(|r| r.line()).collect::<Vec<_>>()
+            );
+            assert!(!out.summary.contains("pwned\n"), "{}", out.summary);
+        }
+    }
+    // A run id that is a valid identifier, if not one of Port's, goes only to its own routes
+    // (one path segment) and reaches the `runId` output as the value it is.
+    let out = Step::track_end(&port, "success", &state_with("portRunId", "::set-output")).run();
+    assert_only_meant_commands(&out);
+    assert_eq!(out.output("runId"), Some("::set-output"));
+    for r in port.requests() {
+        assert!(
+            r.path == "/v1/auth/access_token"
+                || r.path.starts_with("/v1/actions/runs/::set-output"),
+            "{}",
+            r.line()
+        );
+    }
+}
