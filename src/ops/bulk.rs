@@ -259,7 +259,10 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     }
     let from = match &source {
         Source::File { given, .. } => {
-            format!(" from {}", crate::runner::markdown::code(given))
+            format!(
+                " from {}",
+                crate::runner::markdown::code(&step.console, given)
+            )
         }
         Source::Input(_) => String::new(),
     };
@@ -268,7 +271,10 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         written.len(),
         step.run
             .as_ref()
-            .map(|r| format!(", tied to run {}", crate::runner::markdown::code(&r.id)))
+            .map(|r| format!(
+                ", tied to run {}",
+                crate::runner::markdown::code(&step.console, &r.id)
+            ))
             .unwrap_or_default()
     ));
     if !failures.is_empty() {
@@ -278,9 +284,9 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             table.push_str(&format!(
                 "  | {} | {} | {} | {} |\n",
                 f.index,
-                text(f.identifier.as_deref().unwrap_or("")),
-                text(&f.error),
-                text(&f.message)
+                text(&step.console, f.identifier.as_deref().unwrap_or("")),
+                text(&step.console, &f.error),
+                text(&step.console, &f.message)
             ));
         }
         step.note(table.trim_end().to_string());

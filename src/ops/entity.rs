@@ -80,13 +80,13 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
     step.output("entity", &serde_json::to_string(&entity)?);
     let url = port::entity_url(&step.inputs.api_base, &blueprint, &identifier);
     let tied = match &step.run {
-        Some(r) => format!(", tied to run {}", code(&r.id)),
+        Some(r) => format!(", tied to run {}", code(&step.console, &r.id)),
         None => String::new(),
     };
     step.note(format!(
         "Entity {} upserted in blueprint {}{tied}",
-        link(&code(&identifier), &url),
-        code(&blueprint)
+        link(&step.console, &code(&step.console, &identifier), &url),
+        code(&step.console, &blueprint)
     ));
     Ok(())
 }
@@ -138,8 +138,8 @@ pub async fn get(step: &mut Step) -> anyhow::Result<()> {
     let url = port::entity_url(&step.inputs.api_base, &bp, &id);
     step.note(format!(
         "Entity {} of blueprint {} read",
-        link(&code(&id), &url),
-        code(&bp)
+        link(&step.console, &code(&step.console, &id), &url),
+        code(&step.console, &bp)
     ));
     Ok(())
 }
@@ -197,7 +197,7 @@ pub async fn search(step: &mut Step) -> anyhow::Result<()> {
     let scope = match &blueprint {
         Some(bp) => format!(
             " in blueprint {} ({pages} page{})",
-            code(bp),
+            code(&step.console, bp),
             if pages == 1 { "" } else { "s" }
         ),
         None => String::new(),
@@ -554,8 +554,8 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
     step.output("ok", "true");
     step.note(format!(
         "Entity {} of blueprint {} deleted",
-        code(&id),
-        code(&bp)
+        code(&step.console, &id),
+        code(&step.console, &bp)
     ));
     Ok(())
 }

@@ -425,8 +425,9 @@ fn write_summary(
     let Some(path) = job.summary_path.as_ref().map(PathBuf::from) else {
         return;
     };
-    let mut md = format!("### Port: {}\n\n", markdown::text(title));
-    // The items are Markdown already; a secret in one is redacted all the same.
+    let mut md = format!("### Port: {}\n\n", markdown::text(console, title));
+    // The items are Markdown already, their outside text redacted before it was escaped (see
+    // `markdown`); a secret written into one as it is is redacted all the same.
     for line in done {
         md.push_str(&format!("- {}\n", console.redact(line)));
     }
@@ -434,7 +435,7 @@ fn write_summary(
         md.push_str("\n> [!CAUTION]\n");
         let message = console.redact(&format!("{e:#}"));
         for line in message.lines() {
-            md.push_str(&format!("> {}\n", markdown::text(line)));
+            md.push_str(&format!("> {}\n", markdown::text(console, line)));
         }
     }
     md.push('\n');

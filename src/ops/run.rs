@@ -68,7 +68,7 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
         Some(e) if status.is_some() && updated.is_ok() => {
             let message = format!("{e:#}; the run's status was sent all the same");
             step.console.warning(Some("Log line not posted"), &message);
-            step.note(format!("⚠️ {}", text(&message)));
+            step.note(format!("⚠️ {}", text(&step.console, &message)));
             Ok(())
         }
         Some(e) => match updated {
@@ -197,7 +197,7 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
             );
             step.console
                 .warning(Some("Port run already ended"), &message);
-            step.note(format!("⚠️ {}", text(&message)));
+            step.note(format!("⚠️ {}", text(&step.console, &message)));
             Ok(())
         }
         Err(e) => Err(e).context(format!("cannot post the log line to Port run {run_id}")),
@@ -299,7 +299,7 @@ async fn read_before_patch(
             };
             step.console
                 .warning(Some("Run links not updated"), &message);
-            step.note(format!("⚠️ {}", text(&message)));
+            step.note(format!("⚠️ {}", text(&step.console, &message)));
             Ok(None)
         }
     }
@@ -327,7 +327,7 @@ fn keeps_open_status(
     );
     step.console
         .warning(Some("Port run already ended"), &message);
-    step.note(format!("⚠️ {}", text(&message)));
+    step.note(format!("⚠️ {}", text(&step.console, &message)));
     false
 }
 
@@ -349,19 +349,19 @@ fn note_update(
             "Run {run} finished: **{}**{}",
             s.port_value(),
             label
-                .map(|l| format!(" ({})", text(&l)))
+                .map(|l| format!(" ({})", text(&step.console, &l)))
                 .unwrap_or_default()
         )),
         None => step.note(format!("Run {run} updated")),
     }
     if let Some(s) = &summary {
-        step.note(format!("Run summary: {}", text(s)));
+        step.note(format!("Run summary: {}", text(&step.console, s)));
     }
     if let Some(l) = &links {
         step.note(format!(
             "Run links: {}",
             l.iter()
-                .map(|u| link(&text(u), u))
+                .map(|u| link(&step.console, &text(&step.console, u), u))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -442,7 +442,8 @@ fn generated_summary(step: &Step, status: Status) -> String {
 }
 
 pub(super) fn run_link(step: &Step, run_id: &str) -> String {
-    link(&code(run_id), &port::run_url(&step.inputs.api_base, run_id))
+    let url = port::run_url(&step.inputs.api_base, run_id);
+    link(&step.console, &code(&step.console, run_id), &url)
 }
 
 /// CREATE_RUN: `POST /v1/actions/{action}/runs`; with `wait`, polls the new run until it ends.
@@ -485,8 +486,8 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
     step.output("runUrl", &url);
     step.note(format!(
         "Run {} of action {} created",
-        link(&code(&new_id), &url),
-        code(&action)
+        link(&step.console, &code(&step.console, &new_id), &url),
+        code(&step.console, &action)
     ));
     let waited = if step.inputs.wait {
         Some(wait_for_run(step, &new_id).await)
@@ -525,7 +526,7 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
             step.note(format!(
                 "Run {} ended: **{}** after {}",
                 run_link(step, run_id),
-                text(&status),
+                text(&step.console, &status),
                 humantime(started.elapsed())
             ));
             return Ok(status);

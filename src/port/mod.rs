@@ -865,7 +865,7 @@ fn mask_userinfo(url: &Url, console: &Console) {
 }
 
 /// `%XX` sequences decoded; `None` when the result is not UTF-8 or nothing was encoded.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
         return None;
     }

@@ -284,11 +284,162 @@ fn a_secret_in_a_summary_item_is_redacted() {
     let out = upsert(&port).input("identifier", CLIENT_SECRET).run();
     out.assert_success();
     assert!(!out.summary.contains(CLIENT_SECRET), "{}", out.summary);
+    // The entity's page names the identifier in its URL: no link is made to it.
     assert!(
-        out.summary.contains("- Entity [`***`](http://127.0.0.1:"),
+        out.summary
+            .contains("- Entity `***` upserted in blueprint `service`, tied to run `r_demo`\n"),
         "{}",
         out.summary
     );
+}
+
+/// A client secret and an access token made of the characters Markdown escapes.
+const MARKDOWN_SECRET: &str = "cs-S3cret*val_-ue|<x>`[y]";
+const MARKDOWN_TOKEN: &str = "tok-T0ken_a*b|c<d>`e[f]";
+
+/// Asserts that the summary holds neither secret in any form: as it is, escaped for Markdown
+/// or percent-encoded in a link. Their cores (`S3cret`, `T0ken`) are plain letters and
+/// digits, kept by every escaping.
+#[track_caller]
+fn assert_no_markdown_secret(out: &Outcome) {
+    for core in ["S3cret", "T0ken"] {
+        assert!(
+            !out.summary.contains(core),
+            "{core} in the summary:\n{}",
+            out.summary
+        );
+    }
+}
+
+/// A step whose client secret is [`MARKDOWN_SECRET`] and whose Port answers the token request
+/// with [`MARKDOWN_TOKEN`] (the stand-in checks neither: every request is answered by a
+/// fault).
+fn with_markdown_secrets(port: &StandIn, step: Step) -> Step {
+    respond(
+        port,
+        "POST /v1/auth/access_token",
+        200,
+        &[],
+        json!({"ok": true, "accessToken": MARKDOWN_TOKEN, "expiresIn": 3600, "tokenType": "Bearer"}),
+    );
+    step.event(None)
+        .input("clientSecret", MARKDOWN_SECRET)
+        .input("maxAttempts", "1")
+        .input("timeout", "8s")
+}
+
+#[test]
+fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
+    let echo = format!("{MARKDOWN_SECRET} and {MARKDOWN_TOKEN}");
+
+    // An upserted identifier: in a code span, and in the entity page's URL.
+    let port = StandIn::start();
+    let identifier = format!("svc-{MARKDOWN_SECRET}-{MARKDOWN_TOKEN}");
+    respond(
+        &port,
+        UPSERT_ROUTE,
+        201,
+        &[],
+        json!({"ok": true, "entity": {"identifier": identifier, "blueprint": "service"}}),
+    );
+    let out = with_markdown_secrets(&port, upsert(&port)).run();
+    out.assert_success();
+    assert!(
+        out.summary
+            .contains("- Entity `svc-***-***` upserted in blueprint `service`\n"),
+        "{}",
+        out.summary
+    );
+    assert_no_markdown_secret(&out);
+
+    // Port's error message: in the caution block.
+    let port = StandIn::start();
+    respond(
+        &port,
+        UPSERT_ROUTE,
+        422,
+        &[],
+        json!({"ok": false, "error": "invalid_request", "message": format!("bad: {echo}")}),
+    );
+    let out = with_markdown_secrets(&port, upsert(&port)).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.summary.contains("bad: \\*\\*\\* and \\*\\*\\*"),
+        "{}",
+        out.summary
+    );
+    assert_no_markdown_secret(&out);
+
+    // A bulk upsert's error table: identifier, error and message columns.
+    let port = StandIn::start();
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities/bulk",
+        207,
+        &[],
+        json!({"ok": false, "entities": [], "errors": [{
+            "identifier": "svc-0", "index": 0, "statusCode": 422,
+            "error": MARKDOWN_TOKEN, "message": format!("refused: {echo}"),
+        }]}),
+    );
+    let out = with_markdown_secrets(
+        &port,
+        Step::new(&port)
+            .input("operation", "BULK_UPSERT")
+            .input("blueprint", "service")
+            .input("entities", r#"[{"identifier": "svc-0"}]"#),
+    )
+    .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.summary
+            .contains("| 0 | svc-0 | \\*\\*\\* | refused: \\*\\*\\* and \\*\\*\\* |"),
+        "{}",
+        out.summary
+    );
+    assert_no_markdown_secret(&out);
+
+    // The run's links and label as Port answers them.
+    let port = StandIn::start();
+    respond(
+        &port,
+        "GET /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "IN_PROGRESS", "link": [
+            format!("https://ci.example.com/?t={MARKDOWN_TOKEN}"),
+            format!("https://ci.example.com/{MARKDOWN_SECRET}"),
+        ]}}),
+    );
+    respond(
+        &port,
+        "PATCH /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "SUCCESS"}}),
+    );
+    let out = with_markdown_secrets(
+        &port,
+        Step::new(&port)
+            .input("operation", "PATCH_RUN")
+            .input("runId", "r_demo")
+            .input("status", "SUCCESS")
+            .input("statusLabel", &format!("label {MARKDOWN_TOKEN}"))
+            .input("link", "https://grafana.example.com/d/1")
+            .input("addJobLink", "false"),
+    )
+    .run();
+    out.assert_success();
+    assert!(out.summary.contains("(label \\*\\*\\*)"), "{}", out.summary);
+    assert!(
+        out.summary.contains(
+            "- Run links: https://ci.example.com/?t=\\*\\*\\*, https://ci.example.com/\\*\\*\\*, \
+             [https://grafana.example.com/d/1](https://grafana.example.com/d/1)\n"
+        ),
+        "{}",
+        out.summary
+    );
+    assert_no_markdown_secret(&out);
 }
 
 #[test]
