@@ -3,6 +3,8 @@
 //! methods here and never build URLs or headers themselves.
 
 mod error;
+#[cfg(debug_assertions)]
+mod hanging_dns;
 pub mod retry;
 
 pub use error::PortError;
@@ -84,7 +86,13 @@ impl PortClient {
             // Port's API does not redirect; a 3xx is reported, never followed (see
             // `PortError::Redirect`).
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT.min(limits.request_timeout))
+            .connect_timeout(CONNECT_TIMEOUT.min(limits.request_timeout));
+        #[cfg(debug_assertions)]
+        let http = match hanging_dns::from_env() {
+            Some(resolver) => http.dns_resolver(resolver),
+            None => http,
+        };
+        let http = http
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
         Ok(PortClient {
