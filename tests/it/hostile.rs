@@ -599,3 +599,34 @@ fn state_the_start_of_track_cannot_have_saved_sends_nothing_and_sets_no_output()
         );
     }
 }
+
+#[test]
+fn an_answer_of_millions_of_tiny_values_fails_naming_the_route_before_it_is_parsed() {
+    let port = StandIn::start();
+    // 16 MB, well under the 32 MiB read, but 5.5 million `[]`: parsed, they would take 72 bytes
+    // each and more.
+    let body = format!(
+        "{{\"ok\": true, \"entities\": [{}[]]}}",
+        "[],".repeat(5_500_000)
+    );
+    respond(&port, "POST /v1/entities/search", 200, &[], json!(body));
+    let out = Step::new(&port)
+        .event(None)
+        .input("operation", "SEARCH")
+        .input(
+            "query",
+            r#"{"combinator": "or", "rules": [{"property": "$blueprint", "operator": "=", "value": "service"}]}"#,
+        )
+        .run();
+    out.assert_failure(
+        "Port's answer to POST /v1/entities/search holds more than 5000000 JSON values (an object \
+         counting three); port-action parses no more than that",
+    );
+    assert_eq!(out.output("entities"), None);
+    // The same answer would come again: it is not asked for twice.
+    let searches: Vec<String> = crate::support::lines(&port)
+        .into_iter()
+        .filter(|l| l.contains("/search"))
+        .collect();
+    assert_eq!(searches, ["POST /v1/entities/search"]);
+}
