@@ -297,11 +297,16 @@ fn a_secret_in_a_summary_item_is_redacted() {
 const MARKDOWN_SECRET: &str = "cs-S3cret*val_-ue|<x>`[y]";
 const MARKDOWN_TOKEN: &str = "tok-T0ken_a*b|c<d>`e[f]";
 
-/// Asserts that the summary holds neither secret in any form: as it is, escaped for Markdown
-/// or percent-encoded in a link. Their cores (`S3cret`, `T0ken`) are plain letters and
-/// digits, kept by every escaping.
+/// Asserts that the summary shows `shown` and holds neither secret in any form: as it is,
+/// escaped for Markdown or percent-encoded in a link. Their cores (`S3cret`, `T0ken`) are
+/// plain letters and digits, kept by every escaping.
 #[track_caller]
-fn assert_no_markdown_secret(out: &Outcome) {
+fn assert_summary_redacted(out: &Outcome, shown: &str) {
+    assert!(
+        out.summary.contains(shown),
+        "{shown:?} in:\n{}",
+        out.summary
+    );
     for core in ["S3cret", "T0ken"] {
         assert!(
             !out.summary.contains(core),
@@ -344,13 +349,10 @@ fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
     );
     let out = with_markdown_secrets(&port, upsert(&port)).run();
     out.assert_success();
-    assert!(
-        out.summary
-            .contains("- Entity `svc-***-***` upserted in blueprint `service`\n"),
-        "{}",
-        out.summary
+    assert_summary_redacted(
+        &out,
+        "- Entity `svc-***-***` upserted in blueprint `service`\n",
     );
-    assert_no_markdown_secret(&out);
 
     // Port's error message: in the caution block.
     let port = StandIn::start();
@@ -363,12 +365,7 @@ fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
     );
     let out = with_markdown_secrets(&port, upsert(&port)).run();
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(
-        out.summary.contains("bad: \\*\\*\\* and \\*\\*\\*"),
-        "{}",
-        out.summary
-    );
-    assert_no_markdown_secret(&out);
+    assert_summary_redacted(&out, "bad: \\*\\*\\* and \\*\\*\\*");
 
     // A bulk upsert's error table: identifier, error and message columns.
     let port = StandIn::start();
@@ -391,13 +388,10 @@ fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
     )
     .run();
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(
-        out.summary
-            .contains("| 0 | svc-0 | \\*\\*\\* | refused: \\*\\*\\* and \\*\\*\\* |"),
-        "{}",
-        out.summary
+    assert_summary_redacted(
+        &out,
+        "| 0 | svc-0 | \\*\\*\\* | refused: \\*\\*\\* and \\*\\*\\* |",
     );
-    assert_no_markdown_secret(&out);
 
     // The run's links and label as Port answers them.
     let port = StandIn::start();
@@ -430,16 +424,12 @@ fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
     )
     .run();
     out.assert_success();
-    assert!(out.summary.contains("(label \\*\\*\\*)"), "{}", out.summary);
-    assert!(
-        out.summary.contains(
-            "- Run links: https://ci.example.com/?t=\\*\\*\\*, https://ci.example.com/\\*\\*\\*, \
-             [https://grafana.example.com/d/1](https://grafana.example.com/d/1)\n"
-        ),
-        "{}",
-        out.summary
+    assert_summary_redacted(&out, "(label \\*\\*\\*)");
+    assert_summary_redacted(
+        &out,
+        "- Run links: https://ci.example.com/?t=\\*\\*\\*, https://ci.example.com/\\*\\*\\*, \
+         [https://grafana.example.com/d/1](https://grafana.example.com/d/1)\n",
     );
-    assert_no_markdown_secret(&out);
 }
 
 #[test]
