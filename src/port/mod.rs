@@ -33,7 +33,7 @@ pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// The most JSON values one answer may hold, counted before it is parsed (see
 /// [`json_values_within`]): 5 million. Parsed, a value takes 72 bytes and more however short its
-/// text, so 31 MB of `[],` (3 bytes each) would take 800 MB. With this bound no answer, however
+/// text, so 31 MB of `[],` (3 bytes each) took 743 MiB. With this bound no answer, however
 /// it is made, takes much more memory parsed than ordinary entities up to the 32 MiB read do
 /// (about 4 million values, 450 MiB); a page of search results holds some tens of thousands.
 pub const MAX_ANSWER_VALUES: usize = 5_000_000;
