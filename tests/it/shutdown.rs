@@ -6,15 +6,16 @@
 //! `PORT_ACTION_TEST_HANG_DNS=1` (see `src/port/hanging_dns.rs`): no DNS server is asked, and
 //! nothing leaves the machine.
 
-use std::time::{Duration, Instant};
-
-use port_stand_in::StandIn;
-
-use crate::support::Step;
-
+/// Debug builds only: release builds have no hanging resolver.
 #[cfg(debug_assertions)]
 #[test]
 fn a_hanging_dns_lookup_does_not_keep_the_process_past_its_deadline() {
+    use std::time::{Duration, Instant};
+
+    use port_stand_in::StandIn;
+
+    use crate::support::Step;
+
     // Only for the base URL and the workflow's settings: nothing is ever sent to it.
     let port = StandIn::start();
     let deadline = Duration::from_secs(2);
