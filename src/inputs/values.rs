@@ -333,8 +333,11 @@ fn single_quoted_list(text: &str) -> Option<Vec<String>> {
 }
 
 /// `link`: one URL, a JSON array of URLs, or a list of single-quoted URLs (`['https://…']`).
+/// Each must be an absolute `http`/`https` URL with a host: Port shows a run's links as links,
+/// so a `javascript:` or `data:` one would be a trap in Port's page.
 pub(super) fn parse_link(text: &str) -> Result<Vec<String>, InputError> {
     if !text.starts_with('[') {
+        check_web_url(text).map_err(|why| InputError::new("link", why))?;
         return Ok(vec![text.to_owned()]);
     }
     let items = match parse_json_input("link", text) {
@@ -349,7 +352,11 @@ pub(super) fn parse_link(text: &str) -> Result<Vec<String>, InputError> {
         .iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+            Value::String(s) if !s.trim().is_empty() => {
+                check_web_url(s.trim())
+                    .map_err(|why| InputError::new("link", format!("element {i} {why}")))?;
+                Ok(s.trim().to_owned())
+            }
             Value::String(_) => Err(InputError::new(
                 "link",
                 format!("element {i} is an empty string"),
@@ -360,6 +367,22 @@ pub(super) fn parse_link(text: &str) -> Result<Vec<String>, InputError> {
             )),
         })
         .collect()
+}
+
+/// `Ok` for an absolute `http`/`https` URL with a host; else the end of a sentence about the
+/// value: `must be an http(s) URL, got 'javascript:alert(1)'`.
+fn check_web_url(text: &str) -> Result<(), String> {
+    // The URL parser drops tabs and line breaks; the value sent would still hold them.
+    let web = !text.contains(char::is_control)
+        && reqwest::Url::parse(text).is_ok_and(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty())
+        });
+    if web {
+        Ok(())
+    } else {
+        Err(format!("must be an http(s) URL, got {}", shown(text)))
+    }
 }
 
 pub(super) fn parse_status(input: &'static str, text: &str) -> Result<Status, InputError> {

@@ -312,7 +312,10 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     }
     let from = match &source {
         Source::File { given, .. } => {
-            format!(" from {}", crate::runner::markdown::code(given))
+            format!(
+                " from {}",
+                crate::runner::markdown::code(&step.console, given)
+            )
         }
         Source::Input(_) => String::new(),
     };
@@ -334,7 +337,7 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         step.run
             .as_ref()
             .map(|r| {
-                let run = crate::runner::markdown::code(&r.id);
+                let run = crate::runner::markdown::code(&step.console, &r.id);
                 match untied {
                     0 => format!(", tied to run {run}"),
                     n if n >= batch_count => {
@@ -356,7 +359,7 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
         step.note(format!(
             "Reading the file stopped at line {} ({}): the entities after it were not sent",
             u.line,
-            crate::runner::markdown::text(&u.why)
+            crate::runner::markdown::text(&step.console, &u.why)
         ));
     }
     if !failures.is_empty() {
@@ -366,9 +369,9 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
             table.push_str(&format!(
                 "  | {} | {} | {} | {} |\n",
                 f.index,
-                text(f.identifier.as_deref().unwrap_or("")),
-                text(&f.error),
-                text(&f.message)
+                text(&step.console, f.identifier.as_deref().unwrap_or("")),
+                text(&step.console, &f.error),
+                text(&step.console, &f.message)
             ));
         }
         step.note(table.trim_end().to_string());

@@ -69,8 +69,11 @@ pub(super) async fn write_tied_while_open(
 /// ", tied to run `r_…`", or that it could not be for a run that has ended.
 fn tie_note(step: &Step, untied: bool) -> String {
     match (&step.run, untied) {
-        (Some(r), false) => format!(", tied to run {}", code(&r.id)),
-        (Some(r), true) => format!(", not tied to run {}: it has already ended", code(&r.id)),
+        (Some(r), false) => format!(", tied to run {}", code(&step.console, &r.id)),
+        (Some(r), true) => format!(
+            ", not tied to run {}: it has already ended",
+            code(&step.console, &r.id)
+        ),
         (None, _) => String::new(),
     }
 }
@@ -137,8 +140,8 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
     let tied = tie_note(step, untied);
     step.note(format!(
         "Entity {} upserted in blueprint {}{tied}",
-        link(&code(&identifier), &url),
-        code(&blueprint)
+        link(&step.console, &code(&step.console, &identifier), &url),
+        code(&step.console, &blueprint)
     ));
     Ok(())
 }
@@ -190,8 +193,8 @@ pub async fn get(step: &mut Step) -> anyhow::Result<()> {
     let url = port::entity_url(&step.inputs.api_base, &bp, &id);
     step.note(format!(
         "Entity {} of blueprint {} read",
-        link(&code(&id), &url),
-        code(&bp)
+        link(&step.console, &code(&step.console, &id), &url),
+        code(&step.console, &bp)
     ));
     Ok(())
 }
@@ -249,7 +252,7 @@ pub async fn search(step: &mut Step) -> anyhow::Result<()> {
     let scope = match &blueprint {
         Some(bp) => format!(
             " in blueprint {} ({pages} page{})",
-            code(bp),
+            code(&step.console, bp),
             if pages == 1 { "" } else { "s" }
         ),
         None => String::new(),
@@ -271,6 +274,8 @@ fn old_route_query(blueprint: Option<&str>, query: Option<Value>) -> anyhow::Res
 
 /// Asks for the blueprint's entities page by page, sending each answer's `next` back as
 /// `from`, until there is no `next` or `limit` entities came. Returns the pages asked for.
+/// A cursor handed out twice (`a`, `b`, `a`, …) would make the pages go round until the
+/// deadline: the search stops at the first one seen again.
 async fn search_pages(
     step: &Step,
     blueprint: &str,
@@ -281,6 +286,8 @@ async fn search_pages(
 ) -> anyhow::Result<u64> {
     let mut from: Option<String> = None;
     let mut pages = 0;
+    // Every cursor handed out so far, and the page whose answer handed it out.
+    let mut cursors: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     loop {
         let left = limit.map(|l| l.saturating_sub(result.count as u64));
         let mut body = Map::new();
@@ -339,13 +346,21 @@ async fn search_pages(
         if limit.is_some_and(|l| result.count as u64 >= l) {
             return Ok(pages);
         }
-        if from.as_deref() == Some(next.as_str()) {
+        if let Some(&first) = cursors.get(&next) {
+            let again = if first + 1 == pages {
+                "sends back the cursor it was sent".to_string()
+            } else {
+                format!(
+                    "hands out the cursor page {first}'s answer handed out, so the pages go round"
+                )
+            };
             anyhow::bail!(
-                "Port's answer to page {pages} of the search sends back the cursor it \
-                 was sent: stopped after {} entities",
+                "Port's answer to page {pages} of the search of blueprint '{blueprint}' {again}: \
+                 stopped after {} entities",
                 result.count
             );
         }
+        cursors.insert(next.clone(), pages);
         from = Some(next);
     }
 }
@@ -603,8 +618,8 @@ pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
     let tied = tie_note(step, untied);
     step.note(format!(
         "Entity {} of blueprint {} deleted{tied}",
-        code(&id),
-        code(&bp)
+        code(&step.console, &id),
+        code(&step.console, &bp)
     ));
     Ok(())
 }

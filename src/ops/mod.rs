@@ -108,7 +108,7 @@ pub async fn run_until_stopped(env: &Env, stop: Stop) -> anyhow::Result<()> {
 pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()> {
     let job = JobContext::from_env(env);
     let console = Arc::new(Console::new(job.debug));
-    if entry == Entry::Track(track::Stage::End) && track::Saved::from_env(env).is_none() {
+    if entry == Entry::Track(track::Stage::End) && matches!(track::Saved::from_env(env), Ok(None)) {
         console.info("No Port run was tracked at the start of this job: nothing to finish");
         return Ok(());
     }
@@ -240,7 +240,10 @@ fn prepare(
         };
         console.warning(Some("Inputs ignored"), &text);
     }
-    let saved = track::Saved::from_env(env).filter(|_| entry == Entry::Track(track::Stage::End));
+    let saved = match entry {
+        Entry::Track(track::Stage::End) => track::Saved::from_env(env)?,
+        _ => None,
+    };
     let (run, stage) = match entry {
         Entry::Track(track::Stage::End) => (
             saved.as_ref().map(|s| s.run.clone()),
@@ -432,8 +435,9 @@ fn write_summary(
     let Some(path) = job.summary_path.as_ref().map(PathBuf::from) else {
         return;
     };
-    let mut md = format!("### Port: {}\n\n", markdown::text(title));
-    // The items are Markdown already; a secret in one is redacted all the same.
+    let mut md = format!("### Port: {}\n\n", markdown::text(console, title));
+    // The items are Markdown already, their outside text redacted before it was escaped (see
+    // `markdown`); a secret written into one as it is is redacted all the same.
     for line in done {
         md.push_str(&format!("- {}\n", console.redact(line)));
     }
@@ -441,7 +445,7 @@ fn write_summary(
         md.push_str("\n> [!CAUTION]\n");
         let message = console.redact(&format!("{e:#}"));
         for line in message.lines() {
-            md.push_str(&format!("> {}\n", markdown::text(line)));
+            md.push_str(&format!("> {}\n", markdown::text(console, line)));
         }
     }
     md.push('\n');

@@ -83,7 +83,7 @@ pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow:
         Some(e) if status.is_some() && updated.is_ok() => {
             let message = format!("{e:#}; the run's status was sent all the same");
             step.console.warning(Some("Log line not posted"), &message);
-            step.note(format!("⚠️ {}", text(&message)));
+            step.note(format!("⚠️ {}", text(&step.console, &message)));
             Ok(())
         }
         Some(e) => match updated {
@@ -354,7 +354,7 @@ async fn read_before_patch(
             };
             step.console
                 .warning(Some("Run links not updated"), &message);
-            step.note(format!("⚠️ {}", text(&message)));
+            step.note(format!("⚠️ {}", text(&step.console, &message)));
             Ok(None)
         }
     }
@@ -447,7 +447,7 @@ pub(super) fn warn_if_run_ended(step: &mut Step) {
     );
     step.console
         .warning(Some("Port run already ended"), &message);
-    step.note(format!("⚠️ {}", text(&message)));
+    step.note(format!("⚠️ {}", text(&step.console, &message)));
 }
 
 /// The outputs and summary lines of a run update that landed.
@@ -468,19 +468,19 @@ fn note_update(
             "Run {run} finished: **{}**{}",
             s.port_value(),
             label
-                .map(|l| format!(" ({})", text(&l)))
+                .map(|l| format!(" ({})", text(&step.console, &l)))
                 .unwrap_or_default()
         )),
         None => step.note(format!("Run {run} updated")),
     }
     if let Some(s) = &summary {
-        step.note(format!("Run summary: {}", text(s)));
+        step.note(format!("Run summary: {}", text(&step.console, s)));
     }
     if let Some(l) = &links {
         step.note(format!(
             "Run links: {}",
             l.iter()
-                .map(|u| link(&text(u), u))
+                .map(|u| link(&step.console, &text(&step.console, u), u))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -561,7 +561,8 @@ fn generated_summary(step: &Step, status: Status) -> String {
 }
 
 pub(super) fn run_link(step: &Step, run_id: &str) -> String {
-    link(&code(run_id), &port::run_url(&step.inputs.api_base, run_id))
+    let url = port::run_url(&step.inputs.api_base, run_id);
+    link(&step.console, &code(&step.console, run_id), &url)
 }
 
 /// CREATE_RUN: `POST /v1/actions/{action}/runs`; with `wait`, polls the new run until it ends.
@@ -604,8 +605,8 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
     step.output("runUrl", &url);
     step.note(format!(
         "Run {} of action {} created",
-        link(&code(&new_id), &url),
-        code(&action)
+        link(&step.console, &code(&step.console, &new_id), &url),
+        code(&step.console, &action)
     ));
     let waited = if step.inputs.wait {
         Some(wait_for_run(step, &new_id).await)
@@ -644,7 +645,7 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
             step.note(format!(
                 "Run {} ended: **{}** after {}",
                 run_link(step, run_id),
-                text(&status),
+                text(&step.console, &status),
                 humantime(started.elapsed())
             ));
             return Ok(status);

@@ -65,24 +65,90 @@ pub struct Saved {
     pub started_at: Option<u64>,
 }
 
+/// A value in `STATE_*` that the main stage cannot have saved: the post stage sends nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "STATE_{name}, saved by the start of track for the end of the job, {why}; nothing was sent \
+     to Port"
+)]
+pub struct BadState {
+    /// The state's name, without `STATE_`.
+    pub name: &'static str,
+    /// What is wrong, with the value shown escaped.
+    pub why: String,
+}
+
+/// The longest `STATE_portRunSource` read: the sources the main stage saves are short phrases
+/// (`input 'runId'`, `inputs.port_context.runId`).
+const MAX_SOURCE_CHARS: usize = 300;
+
+/// How far in the future `STATE_portStartedAt` may be (clocks of two stages may differ a
+/// little).
+const STARTED_AT_SKEW_SECS: u64 = 300;
+
 impl Saved {
-    /// The state the runner passes to the post stage; `None` when the main stage tracked
+    /// The state the runner passes to the post stage; `Ok(None)` when the main stage tracked
     /// nothing (no run found, or it failed before it could save anything).
-    pub fn from_env(env: &Env) -> Option<Saved> {
+    ///
+    /// State is text from outside like the event payload: the run id is checked as an event's
+    /// run id is (it becomes a path segment of every request and the `runId` output), the
+    /// source must be one printable line, and the start time a number of seconds not in the
+    /// future.
+    pub fn from_env(env: &Env) -> Result<Option<Saved>, BadState> {
         let get = |name: &str| {
             env.get(&format!("STATE_{name}"))
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let id = get(STATE_RUN_ID)?;
-        Some(Saved {
-            run: ResolvedRun {
-                id,
-                source: get(STATE_RUN_SOURCE)
-                    .unwrap_or_else(|| "the track step's start".to_string()),
-            },
-            started_at: get(STATE_STARTED_AT).and_then(|s| s.parse().ok()),
-        })
+        let Some(id) = get(STATE_RUN_ID) else {
+            return Ok(None);
+        };
+        crate::inputs::check_run_id(&id).map_err(|why| BadState {
+            name: STATE_RUN_ID,
+            why: format!("is not a valid Port run id: {why}"),
+        })?;
+        let source = match get(STATE_RUN_SOURCE) {
+            None => "the track step's start".to_string(),
+            Some(s) if s.contains(char::is_control) => {
+                return Err(BadState {
+                    name: STATE_RUN_SOURCE,
+                    why: format!(
+                        "holds a control character: '{}'",
+                        crate::inputs::printable(&s)
+                    ),
+                })
+            }
+            Some(s) if s.chars().count() > MAX_SOURCE_CHARS => {
+                return Err(BadState {
+                    name: STATE_RUN_SOURCE,
+                    why: format!("is longer than {MAX_SOURCE_CHARS} characters"),
+                })
+            }
+            Some(s) => s,
+        };
+        let started_at = match get(STATE_STARTED_AT) {
+            None => None,
+            Some(t) => {
+                let bad = |what: &str| BadState {
+                    name: STATE_STARTED_AT,
+                    why: format!("{what}: '{}'", crate::inputs::printable(&t)),
+                };
+                if !t.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad("is not a number of seconds since 1970"));
+                }
+                let secs: u64 = t
+                    .parse()
+                    .map_err(|_| bad("is not a number of seconds since 1970"))?;
+                if secs > now_secs() + STARTED_AT_SKEW_SECS {
+                    return Err(bad("is in the future"));
+                }
+                Some(secs)
+            }
+        };
+        Ok(Some(Saved {
+            run: ResolvedRun { id, source },
+            started_at,
+        }))
     }
 }
 
@@ -245,7 +311,7 @@ pub fn end(step: &mut Step, saved: &Saved) {
                 leg(step).unwrap_or_default()
             );
             step.console.info(&message);
-            step.note(crate::runner::markdown::text(&message));
+            step.note(crate::runner::markdown::text(&step.console, &message));
         }
         return;
     }
@@ -314,14 +380,51 @@ mod tests {
         .collect();
         assert_eq!(
             Saved::from_env(&env),
-            Some(Saved {
+            Ok(Some(Saved {
                 run: ResolvedRun {
                     id: "r_abc".into(),
                     source: "inputs.port_context.runId".into()
                 },
                 started_at: Some(1_700_000_000),
-            })
+            }))
         );
-        assert_eq!(Saved::from_env(&Env::new()), None);
+        assert_eq!(Saved::from_env(&Env::new()), Ok(None));
+    }
+
+    #[test]
+    fn state_the_main_stage_cannot_have_saved_is_refused_naming_it() {
+        let env = |pairs: &[(&str, &str)]| -> Env {
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("STATE_{k}"), v.to_string()))
+                .collect()
+        };
+        let refused = |pairs: &[(&str, &str)]| Saved::from_env(&env(pairs)).unwrap_err();
+        let e = refused(&[("portRunId", "..")]);
+        assert_eq!(e.name, "portRunId");
+        assert_eq!(
+            e.to_string(),
+            "STATE_portRunId, saved by the start of track for the end of the job, is not a \
+             valid Port run id: '..' is not allowed; nothing was sent to Port"
+        );
+        for id in [".", "a/b", "r_a\nr_b", "r_a\\b", "r a"] {
+            assert_eq!(refused(&[("portRunId", id)]).name, "portRunId", "{id:?}");
+        }
+        let e = refused(&[("portRunId", "r_a"), ("portRunSource", "x\n::error::y")]);
+        assert_eq!(e.name, "portRunSource");
+        assert!(e.to_string().contains("'x\\n::error::y'"), "{e}");
+        let long = "s".repeat(MAX_SOURCE_CHARS + 1);
+        assert_eq!(
+            refused(&[("portRunId", "r_a"), ("portRunSource", &long)]).name,
+            "portRunSource"
+        );
+        for t in ["soon", "-1", "1e9", "99999999999999999999999"] {
+            let e = refused(&[("portRunId", "r_a"), ("portStartedAt", t)]);
+            assert_eq!(e.name, "portStartedAt", "{t}");
+        }
+        let future = (now_secs() + 3600).to_string();
+        assert!(refused(&[("portRunId", "r_a"), ("portStartedAt", &future)])
+            .to_string()
+            .contains("is in the future"));
     }
 }

@@ -46,6 +46,15 @@ pub enum PortError {
         super::MAX_ANSWER_BYTES / (1024 * 1024)
     )]
     TooLarge { method: String, path: String },
+    /// The answer holds more JSON values than [`super::MAX_ANSWER_VALUES`]: parsed, it would
+    /// take many times its size in memory (a `[]` takes 3 bytes as text, 72 parsed).
+    #[error(
+        "Port's answer to {method} {path} holds more than {} JSON values (an object counting \
+         three); port-action parses no more than that (a page of Port's answers holds far \
+         fewer)",
+        super::MAX_ANSWER_VALUES
+    )]
+    TooManyValues { method: String, path: String },
     /// The request was not sent: its deadline had passed before it could start.
     #[error("{method} {path} not sent: the step's deadline had passed (input 'timeout')")]
     Deadline { method: String, path: String },
@@ -103,6 +112,7 @@ impl PortError {
             | PortError::Redirect { status, .. } => Some(*status),
             PortError::Transport { .. }
             | PortError::TooLarge { .. }
+            | PortError::TooManyValues { .. }
             | PortError::Deadline { .. }
             | PortError::Stopped { .. } => None,
         }

@@ -3,6 +3,8 @@
 //! methods here and never build URLs or headers themselves.
 
 mod error;
+#[cfg(debug_assertions)]
+mod hanging_dns;
 pub mod retry;
 
 pub use error::PortError;
@@ -29,6 +31,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// search results, a bulk report); anything larger is not Port's API, and reading it whole
 /// could exhaust the runner's memory. A larger answer fails the request, without retrying.
 pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The most JSON values one answer may hold, counted before it is parsed (see
+/// [`json_values_within`]): 5 million. Parsed, a value takes 72 bytes and more however short its
+/// text, so 31 MB of `[],` (3 bytes each) took 743 MiB. With this bound no answer, however
+/// it is made, takes much more memory parsed than ordinary entities up to the 32 MiB read do
+/// (about 4 million values, 450 MiB); a page of search results holds some tens of thousands.
+pub const MAX_ANSWER_VALUES: usize = 5_000_000;
+
+/// How many values an object counts as: its hash table and entries cost about as much as
+/// three values.
+const OBJECT_VALUES: usize = 3;
 
 /// The most characters of a redirect's `Location` shown in an error.
 const MAX_LOCATION_CHARS: usize = 200;
@@ -85,7 +98,13 @@ impl PortClient {
             // Port's API does not redirect; a 3xx is reported, never followed (see
             // `PortError::Redirect`).
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT.min(limits.request_timeout))
+            .connect_timeout(CONNECT_TIMEOUT.min(limits.request_timeout));
+        #[cfg(debug_assertions)]
+        let http = match hanging_dns::from_env() {
+            Some(resolver) => http.dns_resolver(resolver),
+            None => http,
+        };
+        let http = http
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
         Ok(PortClient {
@@ -562,8 +581,19 @@ fn judge_answer(method: &Method, path: &str, answer: RawAnswer) -> Result<(u16, 
         });
     };
     let text = String::from_utf8_lossy(&bytes);
+    let parsable = json_values_within(&text, MAX_ANSWER_VALUES);
     if !status.is_success() {
-        let (code, message) = error::parse_error_body(status.as_u16(), &text);
+        // An error body too large to parse is shown as the text it starts with.
+        let shown = if parsable {
+            &text[..]
+        } else {
+            let mut cut = text.len().min(300);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            &text[..cut]
+        };
+        let (code, message) = error::parse_error_body(status.as_u16(), shown);
         return Err(Failed {
             failure: AttemptFailure::Status(status.as_u16()),
             server_delay: answer.server_delay,
@@ -574,6 +604,16 @@ fn judge_answer(method: &Method, path: &str, answer: RawAnswer) -> Result<(u16, 
                 method: method.to_string(),
                 path: path.to_string(),
                 trace_id: answer.trace_id,
+            },
+        });
+    }
+    if !parsable {
+        return Err(Failed {
+            failure: AttemptFailure::TooLarge,
+            server_delay: None,
+            error: PortError::TooManyValues {
+                method: method.to_string(),
+                path: path.to_string(),
             },
         });
     }
@@ -592,6 +632,37 @@ fn judge_answer(method: &Method, path: &str, answer: RawAnswer) -> Result<(u16, 
         })?
     };
     Ok((status.as_u16(), value))
+}
+
+/// Whether `text` holds at most `limit` JSON values, counted without parsing it: each `[`, `,`
+/// and `:` outside strings (a container, an element, a member's value) counts one, each `{`
+/// [`OBJECT_VALUES`]. Text that is not JSON is counted the same way; the parser judges it.
+fn json_values_within(text: &str, limit: usize) -> bool {
+    let mut count = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b',' | b':' | b'{' => {
+                count += if b == b'{' { OBJECT_VALUES } else { 1 };
+                if count > limit {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -678,6 +749,43 @@ mod answer_tests {
                  port-action reads no more than that"
             );
         }
+    }
+
+    #[test]
+    fn values_are_counted_outside_strings_only() {
+        assert!(json_values_within("[[],[],[]]", 6));
+        assert!(!json_values_within("[[],[],[]]", 5));
+        // An object counts three.
+        assert!(json_values_within(r#"{"a":1,"b":[2]}"#, 7));
+        assert!(!json_values_within(r#"{"a":1,"b":[2]}"#, 6));
+        // Brackets, commas and colons in strings, escaped quotes included, are text.
+        assert!(json_values_within(r#"["[,{:}]", "a\"[,[,[", "\\"]"#, 3));
+        assert!(!json_values_within(r#"["[,{:}]", "a\"[,[,[", "\\", 1]"#, 3));
+        assert!(json_values_within("", 0));
+    }
+
+    #[test]
+    fn an_answer_with_too_many_values_is_refused_before_it_is_parsed() {
+        let many = format!("[{}[]]", "[],".repeat(MAX_ANSWER_VALUES / 2));
+        let f = failed(answer(200, Some(&many)));
+        assert_eq!(f.failure, AttemptFailure::TooLarge);
+        assert_eq!(
+            f.error.to_string(),
+            "Port's answer to POST /v1/blueprints/svc/entities holds more than 5000000 JSON \
+             values (an object counting three); port-action parses no more than that (a page \
+             of Port's answers holds far fewer)"
+        );
+        // Just within the limit, it is parsed.
+        let within = format!("[{}[]]", "[],".repeat(MAX_ANSWER_VALUES / 2 - 1));
+        assert_eq!(judged(answer(200, Some(&within))).0, 200);
+        // An error status keeps its status; the body is shown as the text it starts with.
+        let f = failed(answer(502, Some(&many)));
+        assert!(
+            matches!(&f.error, PortError::Api { status: 502, message, .. }
+                if message.starts_with("[[],[],") && message.len() == 300),
+            "{:?}",
+            f.error
+        );
     }
 
     #[test]
@@ -959,7 +1067,7 @@ fn mask_userinfo(url: &Url, console: &Console) {
 }
 
 /// `%XX` sequences decoded; `None` when the result is not UTF-8 or nothing was encoded.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
         return None;
     }

@@ -313,6 +313,13 @@ impl StandIn {
         self.shared.state().finish_created_runs_after(gets, status);
     }
 
+    /// Blueprint searches hand out cursors that go round from now on: each answer is the first
+    /// page again, with `next` the cycle's next cursor (`cycle-0` … `cycle-{period - 1}`, then
+    /// `cycle-0`), as a broken server or proxy might.
+    pub fn cycle_search_cursors(&self, period: usize) {
+        self.shared.state().cycling_cursors = Some(search::CyclingCursors { period });
+    }
+
     /// The most requests handled at once so far.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)

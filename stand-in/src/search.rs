@@ -148,6 +148,33 @@ fn rule_matches(entity: &Value, rule: &Value) -> Result<bool, String> {
     })
 }
 
+/// A fault of blueprint searches: cursors that go round. Every page is the first page again,
+/// and its `next` is the cycle's next cursor (`cycle-0`, `cycle-1`, …, `cycle-{period - 1}`,
+/// then `cycle-0` again), so a client that follows `next` never reaches the end.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CyclingCursors {
+    pub period: usize,
+}
+
+impl CyclingCursors {
+    /// The `next` of the answer to a search sent `from`; `None` when `from` is not one of the
+    /// cycle's cursors.
+    pub(crate) fn after(self, from: Option<&str>) -> Option<String> {
+        let period = self.period.max(1);
+        let at = match from {
+            None => 0,
+            Some(c) => {
+                let k: usize = c.strip_prefix("cycle-")?.parse().ok()?;
+                if k >= period {
+                    return None;
+                }
+                (k + 1) % period
+            }
+        };
+        Some(format!("cycle-{at}"))
+    }
+}
+
 /// `entity` reduced to the `include` paths (when any) and without the `exclude` paths. Paths are
 /// dotted (`identifier`, `properties.language`).
 pub(crate) fn project(entity: &Value, include: &[String], exclude: &[String]) -> Value {
@@ -266,6 +293,16 @@ mod tests {
         assert!(!matches(&e, &no).unwrap());
         let unknown = q(json!([{"property": "lang", "operator": "between", "value": {}}]));
         assert!(matches(&e, &unknown).is_err());
+    }
+
+    #[test]
+    fn cycling_cursors_go_round() {
+        let cycle = CyclingCursors { period: 2 };
+        assert_eq!(cycle.after(None).as_deref(), Some("cycle-0"));
+        assert_eq!(cycle.after(Some("cycle-0")).as_deref(), Some("cycle-1"));
+        assert_eq!(cycle.after(Some("cycle-1")).as_deref(), Some("cycle-0"));
+        assert_eq!(cycle.after(Some("cycle-2")), None);
+        assert_eq!(cycle.after(Some("other")), None);
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub(crate) struct State {
     pub violations: Vec<String>,
     /// The `next` cursors of blueprint searches handed out: where each one's next page starts.
     cursors: HashMap<String, Cursor>,
+    /// A fault: blueprint searches hand out cursors that go round.
+    pub cycling_cursors: Option<search::CyclingCursors>,
 }
 
 /// Where a blueprint search's next page starts, and the search it belongs to.
@@ -686,7 +688,18 @@ impl State {
         from: Option<&str>,
     ) -> Result<(Vec<Value>, Option<String>), Rejection> {
         let query = query.cloned().unwrap_or(Value::Null);
+        let cycle_next = match self.cycling_cursors {
+            Some(cycle) => Some(cycle.after(from).ok_or_else(|| {
+                Rejection::new(
+                    422,
+                    "invalid_request",
+                    format!("\"from\" is not a cursor of this search: {from:?}"),
+                )
+            })?),
+            None => None,
+        };
         let offset = match from {
+            _ if cycle_next.is_some() => 0,
             None => 0,
             Some(c) => match self.cursors.get(c) {
                 Some(cur) if cur.blueprint == blueprint && cur.query == query => cur.offset,
@@ -721,6 +734,9 @@ impl State {
             .map(|e| (*e).clone())
             .collect();
         let end = offset + page.len();
+        if cycle_next.is_some() {
+            return Ok((page, cycle_next));
+        }
         let next = (end < matching.len()).then(|| {
             let cursor: String = std::iter::repeat_with(fastrand::alphanumeric)
                 .take(32)

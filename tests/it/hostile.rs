@@ -284,10 +284,151 @@ fn a_secret_in_a_summary_item_is_redacted() {
     let out = upsert(&port).input("identifier", CLIENT_SECRET).run();
     out.assert_success();
     assert!(!out.summary.contains(CLIENT_SECRET), "{}", out.summary);
+    // The entity's page names the identifier in its URL: no link is made to it.
     assert!(
-        out.summary.contains("- Entity [`***`](http://127.0.0.1:"),
+        out.summary
+            .contains("- Entity `***` upserted in blueprint `service`, tied to run `r_demo`\n"),
         "{}",
         out.summary
+    );
+}
+
+/// A client secret and an access token made of the characters Markdown escapes.
+const MARKDOWN_SECRET: &str = "cs-S3cret*val_-ue|<x>`[y]";
+const MARKDOWN_TOKEN: &str = "tok-T0ken_a*b|c<d>`e[f]";
+
+/// Asserts that the summary shows `shown` and holds neither secret in any form: as it is,
+/// escaped for Markdown or percent-encoded in a link. Their cores (`S3cret`, `T0ken`) are
+/// plain letters and digits, kept by every escaping.
+#[track_caller]
+fn assert_summary_redacted(out: &Outcome, shown: &str) {
+    assert!(
+        out.summary.contains(shown),
+        "{shown:?} in:\n{}",
+        out.summary
+    );
+    for core in ["S3cret", "T0ken"] {
+        assert!(
+            !out.summary.contains(core),
+            "{core} in the summary:\n{}",
+            out.summary
+        );
+    }
+}
+
+/// A step whose client secret is [`MARKDOWN_SECRET`] and whose Port answers the token request
+/// with [`MARKDOWN_TOKEN`] (the stand-in checks neither: every request is answered by a
+/// fault).
+fn with_markdown_secrets(port: &StandIn, step: Step) -> Step {
+    respond(
+        port,
+        "POST /v1/auth/access_token",
+        200,
+        &[],
+        json!({"ok": true, "accessToken": MARKDOWN_TOKEN, "expiresIn": 3600, "tokenType": "Bearer"}),
+    );
+    step.event(None)
+        .input("clientSecret", MARKDOWN_SECRET)
+        .input("maxAttempts", "1")
+        .input("timeout", "8s")
+}
+
+#[test]
+fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
+    let echo = format!("{MARKDOWN_SECRET} and {MARKDOWN_TOKEN}");
+
+    // An upserted identifier: in a code span, and in the entity page's URL.
+    let port = StandIn::start();
+    let identifier = format!("svc-{MARKDOWN_SECRET}-{MARKDOWN_TOKEN}");
+    respond(
+        &port,
+        UPSERT_ROUTE,
+        201,
+        &[],
+        json!({"ok": true, "entity": {"identifier": identifier, "blueprint": "service"}}),
+    );
+    let out = with_markdown_secrets(&port, upsert(&port)).run();
+    out.assert_success();
+    assert_summary_redacted(
+        &out,
+        "- Entity `svc-***-***` upserted in blueprint `service`\n",
+    );
+
+    // Port's error message: in the caution block.
+    let port = StandIn::start();
+    respond(
+        &port,
+        UPSERT_ROUTE,
+        422,
+        &[],
+        json!({"ok": false, "error": "invalid_request", "message": format!("bad: {echo}")}),
+    );
+    let out = with_markdown_secrets(&port, upsert(&port)).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_summary_redacted(&out, "bad: \\*\\*\\* and \\*\\*\\*");
+
+    // A bulk upsert's error table: identifier, error and message columns.
+    let port = StandIn::start();
+    respond(
+        &port,
+        "POST /v1/blueprints/service/entities/bulk",
+        207,
+        &[],
+        json!({"ok": false, "entities": [], "errors": [{
+            "identifier": "svc-0", "index": 0, "statusCode": 422,
+            "error": MARKDOWN_TOKEN, "message": format!("refused: {echo}"),
+        }]}),
+    );
+    let out = with_markdown_secrets(
+        &port,
+        Step::new(&port)
+            .input("operation", "BULK_UPSERT")
+            .input("blueprint", "service")
+            .input("entities", r#"[{"identifier": "svc-0"}]"#),
+    )
+    .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_summary_redacted(
+        &out,
+        "| 0 | svc-0 | \\*\\*\\* | refused: \\*\\*\\* and \\*\\*\\* |",
+    );
+
+    // The run's links and label as Port answers them.
+    let port = StandIn::start();
+    respond(
+        &port,
+        "GET /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "IN_PROGRESS", "link": [
+            format!("https://ci.example.com/?t={MARKDOWN_TOKEN}"),
+            format!("https://ci.example.com/{MARKDOWN_SECRET}"),
+        ]}}),
+    );
+    respond(
+        &port,
+        "PATCH /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "SUCCESS"}}),
+    );
+    let out = with_markdown_secrets(
+        &port,
+        Step::new(&port)
+            .input("operation", "PATCH_RUN")
+            .input("runId", "r_demo")
+            .input("status", "SUCCESS")
+            .input("statusLabel", &format!("label {MARKDOWN_TOKEN}"))
+            .input("link", "https://grafana.example.com/d/1")
+            .input("addJobLink", "false"),
+    )
+    .run();
+    out.assert_success();
+    assert_summary_redacted(&out, "(label \\*\\*\\*)");
+    assert_summary_redacted(
+        &out,
+        "- Run links: https://ci.example.com/?t=\\*\\*\\*, https://ci.example.com/\\*\\*\\*, \
+         [https://grafana.example.com/d/1](https://grafana.example.com/d/1)\n",
     );
 }
 
@@ -333,4 +474,149 @@ fn the_summary_shows_the_runs_links_and_label_as_text() {
         summary.contains("(&lt;b&gt;Deployed&lt;/b&gt; \\*now\\*)"),
         "{summary}"
     );
+}
+
+/// What the start of `track` saves, with `name` replaced by `value`.
+fn state_with(name: &str, value: &str) -> Vec<(String, String)> {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    [
+        ("portRunId", "r_demo".to_string()),
+        ("portRunSource", "inputs.port_context.runId".to_string()),
+        ("portStartedAt", started),
+    ]
+    .into_iter()
+    .map(|(n, v)| {
+        let v = if n == name { value.to_string() } else { v };
+        (n.to_string(), v)
+    })
+    .collect()
+}
+
+#[test]
+fn state_the_start_of_track_cannot_have_saved_sends_nothing_and_sets_no_output() {
+    let port = stand_in_with_run();
+    let cases = [
+        (
+            "portRunId",
+            "..",
+            "is not a valid Port run id: '..' is not allowed",
+        ),
+        (
+            "portRunId",
+            ".",
+            "is not a valid Port run id: '.' is not allowed",
+        ),
+        (
+            "portRunId",
+            "a/b",
+            "is not a valid Port run id: 'a/b' contains '/'",
+        ),
+        (
+            "portRunId",
+            "r_demo/../../entities",
+            "is not a valid Port run id",
+        ),
+        (
+            "portRunId",
+            "r_demo\n::set-output name=runId::pwned",
+            "is not a valid Port run id: 'r_demo\\n::set-output name=runId::pwned' contains '\\n'",
+        ),
+        (
+            "portRunId",
+            "r_demo\nr_other",
+            "is not a valid Port run id: 'r_demo\\nr_other' contains '\\n'",
+        ),
+        (
+            "portRunSource",
+            "x\n::error::pwned",
+            "holds a control character: 'x\\n::error::pwned'",
+        ),
+        (
+            "portStartedAt",
+            "1e99",
+            "is not a number of seconds since 1970: '1e99'",
+        ),
+    ];
+    for (name, value, why) in cases {
+        let state = state_with(name, value);
+        for fail_on_error in ["false", "true"] {
+            let out = Step::track_end(&port, "success", &state)
+                .input("failOnError", fail_on_error)
+                .run();
+            let expected =
+                format!("STATE_{name}, saved by the start of track for the end of the job, {why}");
+            let annotations = assert_only_meant_commands(&out);
+            assert_eq!(annotations.len(), 1, "{name}={value:?}:\n{}", out.stdout);
+            assert!(
+                annotations[0].contains(&expected) && annotations[0].contains("nothing was sent"),
+                "{name}={value:?}: {annotations:?}"
+            );
+            // By default a problem of track's is a warning and the job goes on.
+            let (code, command) = match fail_on_error {
+                "true" => (1, "::error"),
+                _ => (0, "::warning"),
+            };
+            assert_eq!(out.code, code, "{name}={value:?}:\n{}", out.stdout);
+            assert!(
+                out.stdout.lines().any(|l| l.starts_with(command)),
+                "{}",
+                out.stdout
+            );
+            assert_eq!(out.outputs, [], "{name}={value:?}");
+            assert!(
+                port.requests().is_empty(),
+                "{name}={value:?} sent {:?}",
+                port.requests().iter().map(|r| r.line()).collect::<Vec<_>>()
+            );
+            assert!(!out.summary.contains("pwned\n"), "{}", out.summary);
+        }
+    }
+    // A run id that is a valid identifier, if not one of Port's, goes only to its own routes
+    // (one path segment) and reaches the `runId` output as the value it is.
+    let out = Step::track_end(&port, "success", &state_with("portRunId", "::set-output")).run();
+    assert_only_meant_commands(&out);
+    assert_eq!(out.output("runId"), Some("::set-output"));
+    for r in port.requests() {
+        assert!(
+            r.path == "/v1/auth/access_token"
+                || r.path.starts_with("/v1/actions/runs/::set-output"),
+            "{}",
+            r.line()
+        );
+    }
+}
+
+#[test]
+fn an_answer_of_millions_of_tiny_values_fails_naming_the_route_before_it_is_parsed() {
+    let port = StandIn::start();
+    // 16 MB, well under the 32 MiB read, but 5.5 million `[]`: parsed, they would take 72 bytes
+    // each and more.
+    let body = format!(
+        "{{\"ok\": true, \"entities\": [{}[]]}}",
+        "[],".repeat(5_500_000)
+    );
+    respond(&port, "POST /v1/entities/search", 200, &[], json!(body));
+    let out = Step::new(&port)
+        .event(None)
+        .input("operation", "SEARCH")
+        .input(
+            "query",
+            r#"{"combinator": "or", "rules": [{"property": "$blueprint", "operator": "=", "value": "service"}]}"#,
+        )
+        .run();
+    out.assert_failure(
+        "Port's answer to POST /v1/entities/search holds more than 5000000 JSON values (an object \
+         counting three); port-action parses no more than that",
+    );
+    assert_eq!(out.output("entities"), None);
+    // The same answer would come again: it is not asked for twice.
+    let searches: Vec<String> = crate::support::lines(&port)
+        .into_iter()
+        .filter(|l| l.contains("/search"))
+        .collect();
+    assert_eq!(searches, ["POST /v1/entities/search"]);
 }

@@ -25,6 +25,7 @@ mod retries;
 mod run_ids;
 mod runs;
 mod search;
+mod shutdown;
 mod toolkit;
 mod track;
 mod workflow;

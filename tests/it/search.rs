@@ -411,8 +411,39 @@ fn a_cursor_sent_back_unchanged_stops_the_search() {
         );
     }
     let out = search(&port).input("blueprint", "service").run();
-    out.assert_failure("Port's answer to page 2 of the search sends back the cursor it was sent");
+    out.assert_failure(
+        "Port's answer to page 2 of the search of blueprint 'service' sends back the cursor it \
+         was sent: stopped after 2 entities",
+    );
     assert_eq!(searches(&port).len(), 2);
+}
+
+#[test]
+fn cursors_that_go_round_stop_the_search_at_the_first_repeat() {
+    for period in [2, 3] {
+        let port = catalog(3, 0);
+        port.cycle_search_cursors(period);
+        // Without the check the pages would go round until the step's deadline.
+        let out = search(&port)
+            .input("blueprint", "service")
+            .input("timeout", "3s")
+            .run();
+        let pages = period + 1;
+        out.assert_failure(&format!(
+            "Port's answer to page {pages} of the search of blueprint 'service' hands out the \
+             cursor page 1's answer handed out, so the pages go round: stopped after {} \
+             entities",
+            3 * pages
+        ));
+        let sent: Vec<Option<String>> = searches(&port)
+            .into_iter()
+            .map(|(_, body)| body["from"].as_str().map(str::to_string))
+            .collect();
+        let mut expected = vec![None];
+        expected.extend((0..period).map(|k| Some(format!("cycle-{k}"))));
+        assert_eq!(sent, expected, "period {period}");
+        assert_spec_clean(&port);
+    }
 }
 
 #[test]
