@@ -338,3 +338,23 @@ fn waiting_for_a_run_may_take_longer_than_timeout_up_to_wait_timeout() {
         .count();
     assert_eq!(polls, 2);
 }
+
+#[test]
+fn an_external_run_id_alone_is_sent_to_the_run() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("addJobLink", "false")
+        .input("externalRunId", "deploy-77")
+        .run()
+        .assert_success();
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "PATCH /v1/actions/runs/r_demo"
+        ]
+    );
+    assert_eq!(patch_body(&port), json!({"externalRunId": "deploy-77"}));
+    assert_eq!(port.run("r_demo").unwrap()["externalRunId"], "deploy-77");
+}
