@@ -108,6 +108,11 @@ pub async fn run_until_stopped(env: &Env, stop: Stop) -> anyhow::Result<()> {
 pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()> {
     let job = JobContext::from_env(env);
     let console = Arc::new(Console::new(job.debug));
+    // The secret is masked before anything is printed, an error about another input included;
+    // as the inputs are read, it is the given text without its surrounding blanks.
+    if let Some(secret) = env.get("INPUT_CLIENTSECRET") {
+        console.add_mask(secret.trim());
+    }
     if entry == Entry::Track(track::Stage::End) && track::Saved::from_env(env).is_none() {
         console.info("No Port run was tracked at the start of this job: nothing to finish");
         return Ok(());
@@ -226,7 +231,6 @@ fn prepare(
         Entry::Step => inputs::parse(env)?,
         Entry::Track(stage) => track::inputs(env, stage)?,
     };
-    console.add_mask(&inputs.credentials.client_secret);
     if !inputs.ignored.is_empty() {
         let names: Vec<String> = inputs.ignored.iter().map(|n| format!("'{n}'")).collect();
         let op = inputs.operation.as_str();

@@ -263,6 +263,10 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// GitHub's step summary limit as the README states it, written out rather than read from
+    /// [`STEP_SUMMARY_LIMIT`], so that raising the constant fails these tests.
+    const ONE_MIB: usize = 1_048_576;
+
     fn temp_file(name: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
@@ -503,12 +507,12 @@ mod tests {
         let head = "h".repeat(1000);
         summary.append(&head).unwrap();
         // Three-byte characters, so the cut lands inside one unless it is moved.
-        let big = "✓".repeat(STEP_SUMMARY_LIMIT / 3);
+        let big = "✓".repeat(ONE_MIB / 3);
         summary.append(&big).unwrap();
         summary.append("dropped after the cut").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.len() <= STEP_SUMMARY_LIMIT, "{}", text.len());
-        assert!(text.len() > STEP_SUMMARY_LIMIT - 60, "{}", text.len());
+        assert!(text.len() <= ONE_MIB, "{}", text.len());
+        assert!(text.len() > ONE_MIB - 60, "{}", text.len());
         assert!(text.starts_with(&head));
         assert!(text.ends_with("✓\n*(summary cut: over GitHub's 1 MiB step limit)*\n"));
         assert!(!text.contains("dropped"));
@@ -518,15 +522,12 @@ mod tests {
     fn summary_exactly_at_the_limit_is_not_cut() {
         let (_dir, path) = temp_file("summary");
         let summary = StepSummary::new(Some(path.clone()));
-        summary.append(&"a".repeat(STEP_SUMMARY_LIMIT - 1)).unwrap();
+        summary.append(&"a".repeat(ONE_MIB - 1)).unwrap();
         summary.append("\n").unwrap();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len() as usize,
-            STEP_SUMMARY_LIMIT
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, ONE_MIB);
         summary.append("x").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.len(), STEP_SUMMARY_LIMIT);
+        assert_eq!(text.len(), ONE_MIB);
         assert!(!text.contains("summary cut"));
     }
 }
