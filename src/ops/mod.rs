@@ -57,7 +57,8 @@ pub struct Step {
     pub saved: Option<track::Saved>,
     /// What the step did otherwise because its run has already ended.
     ended_run: run::EndedRun,
-    /// The unit of the pauses between two look-ups of the run by its `externalRunId` (1 s).
+    /// The unit of the pauses between two asks about a run: its look-up by `externalRunId`,
+    /// CREATE_RUN's polls (1 s).
     pub lookup_unit: Duration,
 }
 

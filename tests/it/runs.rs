@@ -322,11 +322,12 @@ fn a_run_that_does_not_end_within_wait_timeout_fails_naming_it() {
 
 #[test]
 fn waiting_for_a_run_may_take_longer_than_timeout_up_to_wait_timeout() {
-    // The first poll sees IN_PROGRESS, the second (2 s later) SUCCESS: past the 1 s `timeout`,
-    // well within `waitTimeout`, which the step's deadline covers too.
+    // The first poll sees IN_PROGRESS, the second (2 units of 600 ms later) SUCCESS: past the
+    // 1 s `timeout`, well within `waitTimeout`, which the step's deadline covers too.
     let port = StandIn::start();
     port.finish_created_runs_after(1, "SUCCESS");
     let out = create_and_wait(&port)
+        .env(port_action::ops::LOOKUP_UNIT_VAR, "600")
         .input("timeout", "1s")
         .input("waitTimeout", "30s")
         .run();
