@@ -1,6 +1,7 @@
-//! The process one step runs in, shared by the action's binary and the demo's steps: a panic
-//! ends as an annotation the runner shows, an input that is not UTF-8 is refused by name, the
-//! runner's SIGINT or SIGTERM stops the step, and the result becomes the exit code.
+//! The process one step runs in, as the action's binary gives it: a panic ends as an annotation
+//! the runner shows, an input that is not UTF-8 is refused by name, the runner's SIGINT or
+//! SIGTERM stops the step, and the result becomes the exit code. The demo's steps run in it, so
+//! that they behave as the binary does.
 
 use crate::ops::Entry;
 use crate::runner::Console;
