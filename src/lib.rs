@@ -2,13 +2,16 @@
 //!
 //! The binary reads its inputs from `INPUT_*` variables, finds the Port action run that started
 //! the workflow in the event payload, speaks Port's REST API, and writes step outputs, a job
-//! summary and annotations the way GitHub's own toolkit does. [`run`] is the whole job; `main`
-//! only maps its result to an exit code.
+//! summary and annotations the way GitHub's own toolkit does. [`ops::run_entry`] is the whole
+//! job of a step or of a stage of `track`; the binary around it answers `--help` and
+//! `--version`, turns a panic into an annotation, refuses inputs that are not UTF-8, stops on
+//! the runner's SIGINT or SIGTERM, and maps the result to an exit code.
 
 pub mod event;
 pub mod inputs;
 pub mod ops;
 pub mod port;
+pub mod process;
 pub mod runner;
 pub mod stop;
 
@@ -18,7 +21,7 @@ use std::ffi::OsString;
 /// The process environment, as a map so that tests and the demo can run a step in-process.
 pub type Env = BTreeMap<String, String>;
 
-pub use ops::{run, run_until_stopped, Entry};
+pub use ops::Entry;
 
 /// The name the image gives the binary for the post stage of `track` (a link to
 /// `/port-action`): the runner starts a container's post stage with the same arguments as the

@@ -89,28 +89,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// One step, as the action's binary runs it: the environment is all it reads.
+/// One step, in the process the action's binary gives it (panic hook, signals, exit code): the
+/// environment is all it reads.
 fn run_step() -> ExitCode {
-    let (env, bad_inputs) = port_action::env_from_os(std::env::vars_os());
-    if !bad_inputs.is_empty() {
-        eprintln!("not valid UTF-8: {}", bad_inputs.join(", "));
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let entry = Kind::entry(std::env::args().nth(2).as_deref());
-    let stop = port_action::stop::Stop::default();
-    match runtime.block_on(port_action::ops::run_entry(&env, entry, stop)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::FAILURE,
+    match port_action::process::run(entry) {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -205,7 +205,8 @@ pub struct Inputs {
     pub icon: Option<String>,
     /// UPSERT: entity properties; CREATE_RUN: the run's inputs.
     pub properties: Option<Map<String, Value>>,
-    /// A JSON array of team names, or a plain string.
+    /// UPSERT: a team name, a JSON array of team names, or a search query object (see
+    /// `parse_team`), as Port takes it.
     pub team: Option<Value>,
     pub relations: Option<Map<String, Value>>,
     /// The `runId` input.
@@ -232,7 +233,8 @@ pub struct Inputs {
     pub create_missing_related_entities: bool,
     /// The numeric job id (`${{ job.check_run_id }}`), for the job URL.
     pub job_id: Option<String>,
-    /// Whether PATCH_RUN adds this job's URL to the run's links (default true).
+    /// Whether a step that updates its run (any operation) adds this job's URL to the run's
+    /// links (default true; `track` always adds it).
     pub add_job_link: bool,
     /// BULK_UPSERT: batches in flight at once (default 4, 1 to 16).
     pub concurrency: usize,
@@ -242,7 +244,8 @@ pub struct Inputs {
     pub wait_timeout: Duration,
     /// One request's timeout (default 30 s).
     pub request_timeout: Duration,
-    /// The whole step's deadline (default 5 min).
+    /// The whole step's deadline (default 5 min; for `track`, 30 s at the start and 60 s at
+    /// the end).
     pub timeout: Duration,
     /// Attempts per request, the first included (default 5).
     pub max_attempts: u32,

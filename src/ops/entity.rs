@@ -429,6 +429,10 @@ pub const MAX_OUTPUT_BYTES: usize = 512 * 1024;
 /// The result as it is written: to the `outputFile` when given (into a temporary file next to
 /// it, renamed once complete), as each entity arrives; and kept as the output's text while it
 /// fits (without a file: always).
+///
+/// The file is written with blocking calls on the step's single-threaded runtime: a SEARCH asks
+/// for its next page only once this one is written, so no request waits on the disk, and each
+/// write is one entity into a buffered local file.
 struct ResultWriter {
     file: Option<PartFile>,
     /// The output's JSON; `None` once it outgrew [`MAX_OUTPUT_BYTES`] with a file to hold it.

@@ -57,7 +57,8 @@ pub struct Step {
     pub saved: Option<track::Saved>,
     /// What the step did otherwise because its run has already ended.
     ended_run: run::EndedRun,
-    /// The unit of the pauses between two look-ups of the run by its `externalRunId` (1 s).
+    /// The unit of the pauses between two asks about a run: its look-up by `externalRunId`,
+    /// CREATE_RUN's polls (1 s).
     pub lookup_unit: Duration,
 }
 
@@ -86,28 +87,24 @@ impl Step {
     }
 }
 
-/// Runs one step with the environment `env`: the whole job of the binary. Errors are printed
-/// as an `::error::` annotation here (with secrets redacted) and returned for the exit code.
+/// Runs what the binary was started as, with the environment `env`: a step of the root
+/// action, or a stage of `track`. Errors are printed as an `::error::` annotation here (with
+/// secrets redacted) and returned for the exit code; `track` reports a problem as a warning
+/// and lets the job go on, unless its `failOnError` input is true.
 ///
 /// The order is what keeps the final status safe: the Port work and the report to the run
 /// first (each request bounded by the step's [`Deadlines`]), then the outputs, then the job
-/// summary. Nothing written to the runner's files can stop a request from being sent.
-pub async fn run(env: &Env) -> anyhow::Result<()> {
-    run_until_stopped(env, Stop::default()).await
-}
-
-/// [`run`], stopping early when `stop` is set (the runner cancelled the step): nothing more is
-/// sent, and the outputs and summary say what was done.
-pub async fn run_until_stopped(env: &Env, stop: Stop) -> anyhow::Result<()> {
-    run_entry(env, Entry::Step, stop).await
-}
-
-/// Runs what the binary was started as: a step of the root action, or a stage of `track`.
-/// `track` reports a problem as a warning and lets the job go on, unless its `failOnError`
-/// input is true.
+/// summary. Nothing written to the runner's files can stop a request from being sent. Once
+/// `stop` is set (the runner cancelled the step) nothing more is sent, and the outputs and
+/// summary say what was done.
 pub async fn run_entry(env: &Env, entry: Entry, stop: Stop) -> anyhow::Result<()> {
     let job = JobContext::from_env(env);
     let console = Arc::new(Console::new(job.debug));
+    // The secret is masked before anything is printed, an error about another input included;
+    // as the inputs are read, it is the given text without its surrounding blanks.
+    if let Some(secret) = env.get("INPUT_CLIENTSECRET") {
+        console.add_mask(secret.trim());
+    }
     if entry == Entry::Track(track::Stage::End) && matches!(track::Saved::from_env(env), Ok(None)) {
         console.info("No Port run was tracked at the start of this job: nothing to finish");
         return Ok(());
@@ -227,7 +224,6 @@ fn prepare(
         Entry::Step => inputs::parse(env)?,
         Entry::Track(stage) => track::inputs(env, stage)?,
     };
-    console.add_mask(&inputs.credentials.client_secret);
     if !inputs.ignored.is_empty() {
         let names: Vec<String> = inputs.ignored.iter().map(|n| format!("'{n}'")).collect();
         let op = inputs.operation.as_str();

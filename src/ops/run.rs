@@ -16,10 +16,11 @@ use crate::runner::markdown::{code, link, text};
 /// Run statuses in which a run is still open.
 const OPEN_STATUSES: [&str; 2] = ["IN_PROGRESS", "WAITING_FOR_APPROVAL"];
 
-/// First pause between two polls of a run CREATE_RUN waits for.
-const FIRST_POLL_INTERVAL: Duration = Duration::from_secs(2);
-/// Longest pause between two polls.
-const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
+/// First pause between two polls of a run CREATE_RUN waits for, in units of
+/// [`Step::lookup_unit`] (1 s): 2 s.
+const FIRST_POLL_UNITS: u32 = 2;
+/// Longest pause between two polls, in the same units: 15 s.
+const MAX_POLL_UNITS: u32 = 15;
 /// Looking a run up by its `externalRunId`: the pauses between two asks, in units of
 /// [`Step::lookup_unit`] (1 s): asked at 0, 1, 3, 6, 10, 15, 20, 25 and 30 s. Port's GitHub
 /// integration writes the id once it has found the workflow run it dispatched, which it looks
@@ -28,11 +29,13 @@ const LOOKUP_PAUSES: [u32; 8] = [1, 2, 3, 4, 5, 5, 5, 5];
 /// The look-up stops pausing this long before the step's work deadline: the log line and the
 /// run's update come after it.
 const LOOKUP_LEAVES: Duration = Duration::from_secs(2);
-/// Test-only: the unit of the look-up's pauses in milliseconds (1000 when unset), so that a
-/// test of a run that is not there does not wait 30 s. Nothing a workflow should set.
+/// Test-only: the unit of the pauses between two asks about a run (its look-up by
+/// `externalRunId`, CREATE_RUN's polls) in milliseconds (1000 when unset), so that a test of a
+/// run that is not there does not wait 30 s. Nothing a workflow should set.
 pub const LOOKUP_UNIT_VAR: &str = "PORT_ACTION_TEST_LOOKUP_UNIT_MS";
 
-/// The unit of the look-up's pauses: 1 s, or [`LOOKUP_UNIT_VAR`] in a test.
+/// The unit of the pauses between two asks about a run: 1 s, or [`LOOKUP_UNIT_VAR`] in a
+/// test.
 pub(super) fn lookup_unit(env: &crate::Env) -> Duration {
     env.get(LOOKUP_UNIT_VAR)
         .and_then(|ms| ms.parse().ok())
@@ -626,7 +629,8 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
 async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
     let started = Instant::now();
     let limit = step.inputs.wait_timeout;
-    let mut pause = FIRST_POLL_INTERVAL;
+    let mut pause = step.lookup_unit * FIRST_POLL_UNITS;
+    let max_pause = step.lookup_unit * MAX_POLL_UNITS;
     step.console.info(&format!(
         "Waiting for Port run {run_id} to end (at most {})",
         humantime(limit)
@@ -659,7 +663,7 @@ async fn wait_for_run(step: &mut Step, run_id: &str) -> anyhow::Result<String> {
             );
         }
         tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 3 / 2).min(MAX_POLL_INTERVAL);
+        pause = (pause * 3 / 2).min(max_pause);
     }
 }
 

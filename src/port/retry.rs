@@ -23,8 +23,8 @@
 //!   any work) or 503 (the service did not take the request). When their answer is lost the
 //!   step fails saying so, and says why the request was not sent again.
 //! - **How long to wait.** Exponential backoff from [`BASE_DELAY`], doubling per attempt, capped
-//!   at [`MAX_BACKOFF`], with "equal jitter" (half fixed, half random) so that parallel jobs
-//!   hitting the same rate limit spread out. When Port says when to come back (`Retry-After`
+//!   at [`MAX_BACKOFF`], with "equal jitter" (half fixed, half random: the first wait is 0.5 to
+//!   1 s, the longest 8 to 16 s) so that parallel jobs hitting the same rate limit spread out. When Port says when to come back (`Retry-After`
 //!   in seconds or as an HTTP date, or on a 429 `x-ratelimit-reset` as seconds-until-reset or
 //!   as epoch seconds) that wait is used instead, capped at [`MAX_SERVER_DELAY`].
 //! - **How often, and until when.** At most `maxAttempts` attempts per request, and never a
@@ -32,9 +32,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// First backoff: Port's documentation recommends 1 s, doubling.
+/// The first backoff before jitter (the wait is half to all of it): Port's documentation
+/// recommends 1 s, doubling.
 pub const BASE_DELAY: Duration = Duration::from_secs(1);
-/// Longest computed backoff between two attempts.
+/// Longest computed backoff between two attempts, before jitter (the wait is half to all of
+/// it).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(16);
 /// Longest wait honoured when the server names one (`Retry-After`, `x-ratelimit-reset`).
 pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
@@ -96,8 +98,10 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 }
 
 /// `Retry-After`: delta seconds, or an HTTP date (IMF-fixdate, or the obsolete RFC 850 and
-/// asctime forms RFC 9110 asks recipients to accept). A date in the past means now; a wait too
-/// long to represent is [`MAX_SERVER_DELAY`] (the caller caps it there anyway).
+/// asctime forms RFC 9110 asks recipients to accept). A date in the past means now. A value that
+/// cannot be represented (more seconds than a `u64` holds, a year past 9999) is ignored
+/// (`None`); any other wait is returned as it is, and [`server_delay`] caps it at
+/// [`MAX_SERVER_DELAY`].
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -109,8 +113,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// `x-ratelimit-reset`: Port's documentation describes it both as the number of seconds until
 /// the rate-limit window resets and as the reset time in epoch seconds (and its Terraform
-/// provider reads seconds), so both are accepted: values above 10^9 are epoch seconds. Negative and non-finite values are ignored; values too large to represent (a reset
-/// centuries away) are [`MAX_SERVER_DELAY`], which the caller caps the wait at anyway.
+/// provider reads seconds), so both are accepted: values above 10^9 are epoch seconds.
+/// Negative and non-finite values are ignored, and so are values too large to represent
+/// (`None`); a reset far away but representable is returned as it is, and [`server_delay`] caps
+/// it at [`MAX_SERVER_DELAY`].
 pub fn parse_ratelimit_reset(value: &str, now: SystemTime) -> Option<Duration> {
     let n = value
         .trim()
@@ -178,6 +184,11 @@ pub fn jitter() -> f64 {
 mod tests {
     use super::*;
 
+    /// The README's numbers, written out rather than read from the constants, so that raising
+    /// a cap fails these tests: the longest backoff is 16 s, the longest wait Port may name 60 s.
+    const SIXTEEN_SECONDS: Duration = Duration::from_secs(16);
+    const SIXTY_SECONDS: Duration = Duration::from_secs(60);
+
     /// 2026-11-26T12:00:00Z.
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_795_694_400)
@@ -227,8 +238,9 @@ mod tests {
         assert!(backoff(1, 0.999_999) < Duration::from_secs(1));
         assert_eq!(backoff(2, 0.0), Duration::from_secs(1));
         assert_eq!(backoff(3, 0.5), Duration::from_secs(3));
-        assert_eq!(backoff(10, 1.0), MAX_BACKOFF);
-        assert_eq!(backoff(64, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(10, 1.0), SIXTEEN_SECONDS);
+        assert_eq!(backoff(10, 0.0), Duration::from_secs(8));
+        assert_eq!(backoff(64, 1.0), SIXTEEN_SECONDS);
     }
 
     #[test]
@@ -269,7 +281,7 @@ mod tests {
         for far in ["1e10", "9e18", "999999999"] {
             assert_eq!(
                 server_delay(429, None, Some(far), now()),
-                Some(MAX_SERVER_DELAY),
+                Some(SIXTY_SECONDS),
                 "{far}"
             );
         }
@@ -307,10 +319,10 @@ mod tests {
         );
         assert_eq!(
             server_delay(503, Some(&u64::MAX.to_string()), None, now()),
-            Some(MAX_SERVER_DELAY)
+            Some(SIXTY_SECONDS)
         );
         assert_eq!(
-            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now()).map(|d| d > MAX_SERVER_DELAY),
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now()).map(|d| d > SIXTY_SECONDS),
             Some(true)
         );
         for ignored in [
@@ -344,7 +356,7 @@ mod tests {
     fn server_delays_are_capped_and_retry_after_wins() {
         assert_eq!(
             server_delay(429, Some("3600"), None, now()),
-            Some(MAX_SERVER_DELAY)
+            Some(SIXTY_SECONDS)
         );
         assert_eq!(
             server_delay(429, Some("2"), Some("30"), now()),

@@ -226,6 +226,12 @@ impl Console {
 
     /// Writes whole lines at once, under the stdout lock, so that lines printed by concurrent
     /// tasks never interleave. A closed stdout is not worth failing the step for.
+    ///
+    /// The write blocks the step's single-threaded runtime, requests in flight included, for as
+    /// long as the runner takes to read it: the runner reads a step's stdout as it comes, and a
+    /// line is short but for the request and answer bodies shown with debug logging on (each
+    /// capped by the size of an answer the client reads). An async stdout would lose the one
+    /// lock that keeps lines whole and in order.
     fn write(&self, text: &str) {
         match &self.sink {
             Sink::Stdout => {

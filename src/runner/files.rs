@@ -26,16 +26,13 @@ const SUMMARY_CUT_NOTE: &str = "*(summary cut: over GitHub's 1 MiB step limit)*\
 #[derive(Debug, Default)]
 pub struct Outputs {
     path: Option<PathBuf>,
-    written: Vec<(String, String)>,
 }
 
 impl Outputs {
-    /// Outputs go to `path`; with none (run outside Actions) they are only kept in memory.
+    /// Outputs go to `path`; with none (run outside Actions) names are checked and nothing is
+    /// written.
     pub fn new(path: Option<PathBuf>) -> Self {
-        Outputs {
-            path,
-            written: Vec::new(),
-        }
+        Outputs { path }
     }
     /// Appends `name<<DELIM\nvalue\nDELIM\n` with a fresh random delimiter, one found in
     /// neither the name nor the value.
@@ -48,12 +45,7 @@ impl Outputs {
             let record = heredoc_record(name, value, random_delimiter)?;
             append(path, record.as_bytes())?;
         }
-        self.written.push((name.to_string(), value.to_string()));
         Ok(())
-    }
-    /// The outputs set so far, in order.
-    pub fn written(&self) -> &[(String, String)] {
-        &self.written
     }
 }
 
@@ -102,6 +94,11 @@ fn heredoc_record(
 }
 
 /// Appends `bytes` in one write, creating the file if it is missing.
+///
+/// A blocking write, made on the step's single-threaded runtime on purpose: the outputs and the
+/// summary are written once the step's requests are done, and `track`'s state before its first
+/// request, so no request in flight waits on it; each is one append of at most a few MiB to a
+/// local file the runner owns.
 fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .create(true)
@@ -317,6 +314,10 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// GitHub's step summary limit as the README states it, written out rather than read from
+    /// [`STEP_SUMMARY_LIMIT`], so that raising the constant fails these tests.
+    const ONE_MIB: usize = 1_048_576;
+
     #[test]
     fn a_step_file_is_named_for_the_step_and_follows_no_planted_link() {
         let ws = tempfile::tempdir().unwrap();
@@ -392,7 +393,6 @@ mod tests {
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
         assert_eq!(parsed, expected);
-        assert_eq!(outputs.written(), expected.as_slice());
         // Every record is the heredoc form with its own delimiter.
         let first_line = text.lines().next().unwrap();
         let delimiter = first_line.strip_prefix("entity<<").unwrap();
@@ -475,14 +475,12 @@ mod tests {
     }
 
     #[test]
-    fn outputs_without_a_file_are_only_remembered() {
+    fn outputs_without_a_file_check_the_name_and_write_nothing() {
         let mut outputs = Outputs::new(None);
         outputs.set("a", "1").unwrap();
         outputs.set("b", "2\n3").unwrap();
-        assert_eq!(
-            outputs.written(),
-            [("a".into(), "1".into()), ("b".into(), "2\n3".into())]
-        );
+        let err = outputs.set("a=b", "v").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
@@ -493,7 +491,6 @@ mod tests {
             let err = outputs.set(name, "v").unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{name:?}");
         }
-        assert!(outputs.written().is_empty());
         assert!(!path.exists());
     }
 
@@ -586,12 +583,12 @@ mod tests {
         let head = "h".repeat(1000);
         summary.append(&head).unwrap();
         // Three-byte characters, so the cut lands inside one unless it is moved.
-        let big = "✓".repeat(STEP_SUMMARY_LIMIT / 3);
+        let big = "✓".repeat(ONE_MIB / 3);
         summary.append(&big).unwrap();
         summary.append("dropped after the cut").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.len() <= STEP_SUMMARY_LIMIT, "{}", text.len());
-        assert!(text.len() > STEP_SUMMARY_LIMIT - 60, "{}", text.len());
+        assert!(text.len() <= ONE_MIB, "{}", text.len());
+        assert!(text.len() > ONE_MIB - 60, "{}", text.len());
         assert!(text.starts_with(&head));
         assert!(text.ends_with("✓\n*(summary cut: over GitHub's 1 MiB step limit)*\n"));
         assert!(!text.contains("dropped"));
@@ -601,15 +598,12 @@ mod tests {
     fn summary_exactly_at_the_limit_is_not_cut() {
         let (_dir, path) = temp_file("summary");
         let summary = StepSummary::new(Some(path.clone()));
-        summary.append(&"a".repeat(STEP_SUMMARY_LIMIT - 1)).unwrap();
+        summary.append(&"a".repeat(ONE_MIB - 1)).unwrap();
         summary.append("\n").unwrap();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len() as usize,
-            STEP_SUMMARY_LIMIT
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, ONE_MIB);
         summary.append("x").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.len(), STEP_SUMMARY_LIMIT);
+        assert_eq!(text.len(), ONE_MIB);
         assert!(!text.contains("summary cut"));
     }
 }

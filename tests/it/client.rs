@@ -300,3 +300,31 @@ fn a_retry_wait_that_would_end_past_the_deadline_is_not_taken() {
     assert_eq!(lines(&port), [TOKEN, GET_PAYMENTS], "one attempt");
     assert!(!out.stdout.contains("trying again"), "{}", out.stdout);
 }
+
+/// Answers 302 to Port's sign-in page with a chunked body that never ends: a blank every 10 ms
+/// until the client hangs up.
+fn redirect_endlessly(conn: &mut TcpStream) {
+    let head = "HTTP/1.1 302 Found\r\nlocation: https://app.getport.io/login\r\n\
+                content-type: text/html\r\ntransfer-encoding: chunked\r\n\r\n";
+    if conn.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    while conn.write_all(b"1\r\n \r\n").is_ok() {
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_redirect_whose_body_never_ends_fails_at_once_without_reading_it() {
+    let server = Listener::start(redirect_endlessly);
+    let out = get_payments(&server.url())
+        .input("requestTimeout", "30s")
+        .input("timeout", "2m")
+        .spawn()
+        .wait_at_most(Duration::from_secs(20));
+    out.assert_failure(
+        "Port API 302: POST /v1/auth/access_token was redirected to \
+         https://app.getport.io/login; port-action follows no redirects (check input 'baseUrl')",
+    );
+    assert_eq!(server.heads().len(), 1, "a redirect is final");
+}

@@ -415,3 +415,53 @@ fn a_long_run_of_bad_lines_holds_up_neither_the_batches_nor_a_cancellation() {
         .unwrap_or_else(|| panic!("no line in {error}"));
     assert!(line < 500_021, "the whole file was read: {error}");
 }
+
+#[test]
+fn the_first_batch_is_on_the_wire_before_the_rest_of_the_file_is_written() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    let entity = |i: usize| format!("{{\"identifier\": \"svc-{i:03}\"}}");
+    // The file as the test starts the step: its first 200 entities (ten batches, more than a
+    // reader keeps ahead of the requests), and no end.
+    let mut head = "[\n".to_string();
+    for i in 0..200 {
+        head.push_str(&format!("{},\n", entity(i)));
+    }
+    let rest: Vec<String> = (200..400).map(entity).collect();
+    let rest = format!("{}\n]\n", rest.join(",\n"));
+    let ws = workspace(&[("catalog/services.json", &head)]);
+    let path = ws.path().join("catalog/services.json");
+    // When the first batch reaches Port, the rest of the file is written; Port answers after.
+    let seen_at_first_batch: Arc<Mutex<Option<(usize, String)>>> = Arc::default();
+    let seen = seen_at_first_batch.clone();
+    let port = StandIn::start_with(port_stand_in::Options {
+        on_request: Some(Arc::new(move |r| {
+            let mut seen = seen.lock().unwrap();
+            if r.line() == BULK && seen.is_none() {
+                let batch = r.body.as_ref().unwrap()["entities"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+                *seen = Some((batch, std::fs::read_to_string(&path).unwrap()));
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                file.write_all(rest.as_bytes()).unwrap();
+            }
+        })),
+        ..port_stand_in::Options::default()
+    });
+    let out = bulk_from(&port, ws.path(), "catalog/services.json")
+        .input("blueprint", "service")
+        .input("concurrency", "1")
+        .run();
+    out.assert_success();
+    let (batch, file_then) = seen_at_first_batch.lock().unwrap().clone().unwrap();
+    assert_eq!(batch, 20, "the first batch holds the first 20 entities");
+    assert_eq!(file_then, head, "the file had no end yet");
+    assert_eq!(lines(&port)[1..], [BULK; 20]);
+    let ids = out.json_output("identifiers");
+    assert_eq!(ids.as_array().unwrap().len(), 400, "{ids}");
+    assert_eq!(ids[399], "svc-399");
+    assert_eq!(port.entities("service").len(), 400);
+}

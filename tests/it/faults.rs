@@ -1115,3 +1115,79 @@ fn a_cancelled_upsert_at_port_says_port_may_have_written_it() {
     assert_eq!(lines(&port), [TOKEN, UPSERT]);
     assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
 }
+
+/// Starts `step` against `port`, waits until its request matching `line` has reached Port (and
+/// hangs there), then sends `signal` as the runner does on cancel.
+fn signal_while_hung(port: &StandIn, step: Step, line: &str, signal: i32) -> Outcome {
+    let running = step.spawn();
+    let started = Instant::now();
+    while !lines(port).iter().any(|l| l == line) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{line} never sent: {:?}",
+            lines(port)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal(signal);
+    running.wait_at_most(Duration::from_secs(10))
+}
+
+#[test]
+fn sigint_the_runners_first_signal_on_cancel_stops_the_step_and_sends_nothing_more() {
+    let port = stand_in_with_run();
+    fault(&port, UPSERT_ROUTE, FaultKind::Hang);
+    let step = upsert(&port)
+        .input("status", "SUCCESS")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s");
+    let out = signal_while_hung(&port, step, UPSERT, libc::SIGINT);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let last = out.errors().pop().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "::error title=port-action failed::the step was cancelled (SIGINT): nothing more \
+             was sent to Port"
+        ),
+        "{}",
+        out.stdout
+    );
+    // No retry of the upsert and no status: a cancelled step sends nothing more.
+    assert_eq!(lines(&port), [TOKEN, UPSERT]);
+    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
+    assert!(
+        out.summary.contains("cancelled (SIGINT)"),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn sigint_during_tracks_start_stops_it_with_a_warning_and_keeps_the_run_for_the_end() {
+    let port = stand_in_with_run();
+    fault(&port, POST_LOG, FaultKind::Hang);
+    let step = Step::track_start(&port)
+        .input("requestTimeout", "60s")
+        .input("timeout", "5m");
+    let out = signal_while_hung(&port, step, POST_LOG, libc::SIGINT);
+    // `track` lets the job go on: a warning, not an error, and a step that succeeds.
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "::warning title=Port tracking::the step was cancelled (SIGINT): nothing more was \
+             sent to Port"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        lines(&port),
+        [TOKEN, POST_LOG],
+        "nothing sent after the signal"
+    );
+    // The end of the job still reports: the run was saved before the start was tried.
+    assert_eq!(
+        out.state[0],
+        ("portRunId".to_string(), "r_demo".to_string())
+    );
+}

@@ -322,11 +322,12 @@ fn a_run_that_does_not_end_within_wait_timeout_fails_naming_it() {
 
 #[test]
 fn waiting_for_a_run_may_take_longer_than_timeout_up_to_wait_timeout() {
-    // The first poll sees IN_PROGRESS, the second (2 s later) SUCCESS: past the 1 s `timeout`,
-    // well within `waitTimeout`, which the step's deadline covers too.
+    // The first poll sees IN_PROGRESS, the second (2 units of 600 ms later) SUCCESS: past the
+    // 1 s `timeout`, well within `waitTimeout`, which the step's deadline covers too.
     let port = StandIn::start();
     port.finish_created_runs_after(1, "SUCCESS");
     let out = create_and_wait(&port)
+        .env(port_action::ops::LOOKUP_UNIT_VAR, "600")
         .input("timeout", "1s")
         .input("waitTimeout", "30s")
         .run();
@@ -337,4 +338,24 @@ fn waiting_for_a_run_may_take_longer_than_timeout_up_to_wait_timeout() {
         .filter(|l| l.starts_with("GET /v1/actions/runs/"))
         .count();
     assert_eq!(polls, 2);
+}
+
+#[test]
+fn an_external_run_id_alone_is_sent_to_the_run() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("addJobLink", "false")
+        .input("externalRunId", "deploy-77")
+        .run()
+        .assert_success();
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "PATCH /v1/actions/runs/r_demo"
+        ]
+    );
+    assert_eq!(patch_body(&port), json!({"externalRunId": "deploy-77"}));
+    assert_eq!(port.run("r_demo").unwrap()["externalRunId"], "deploy-77");
 }

@@ -396,12 +396,11 @@ fn output_file_outside_the_workspace_is_refused_before_anything_is_sent() {
     );
 }
 
-#[test]
-fn a_cursor_sent_back_unchanged_stops_the_search() {
-    let port = catalog(1, 0);
+/// The first two pages of the search each answer with the same cursor, `again`.
+fn send_back_the_cursor(port: &StandIn) {
     for _ in 0..2 {
         fault(
-            &port,
+            port,
             PAGED,
             FaultKind::Respond {
                 status: 200,
@@ -410,6 +409,12 @@ fn a_cursor_sent_back_unchanged_stops_the_search() {
             },
         );
     }
+}
+
+#[test]
+fn a_cursor_sent_back_unchanged_stops_the_search() {
+    let port = catalog(1, 0);
+    send_back_the_cursor(&port);
     let out = search(&port).input("blueprint", "service").run();
     out.assert_failure(
         "Port's answer to page 2 of the search of blueprint 'service' sends back the cursor it \
@@ -472,4 +477,34 @@ fn the_answer_cap_applies_to_the_decompressed_size() {
     assert!(sent
         .iter()
         .all(|r| r.answer_encoding.as_deref() == Some("gzip")));
+}
+
+#[test]
+fn a_search_that_fails_on_a_later_page_leaves_the_output_file_as_it_was_and_no_partial_file() {
+    let port = catalog(1, 0);
+    let workspace = tempfile::tempdir().unwrap();
+    let target = workspace.path().join("found.json");
+    std::fs::write(&target, "[\"from the run before\"]\n").unwrap();
+    // Page 1 is written to the file; page 2 fails.
+    send_back_the_cursor(&port);
+    let out = search(&port)
+        .workspace(workspace.path())
+        .input("blueprint", "service")
+        .input("outputFile", "found.json")
+        .run();
+    out.assert_failure(
+        "Port's answer to page 2 of the search of blueprint 'service' sends back the cursor it was sent",
+    );
+    assert_eq!(searches(&port).len(), 2);
+    assert_eq!(out.output("file"), None);
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "[\"from the run before\"]\n",
+        "a failed search does not touch the file it was to write"
+    );
+    let left: Vec<String> = std::fs::read_dir(workspace.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["found.json"], "no partial file left behind");
 }

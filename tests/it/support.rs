@@ -272,7 +272,8 @@ impl Step {
             ("GITHUB_WORKFLOW", "Deploy"),
             ("GITHUB_EVENT_NAME", "workflow_dispatch"),
             ("RUNNER_OS", "Linux"),
-            // The look-up of a run by its externalRunId pauses 10 ms a unit, not 1 s.
+            // Asking about a run (its look-up by externalRunId, CREATE_RUN's polls) pauses 10 ms a
+            // unit, not 1 s.
             (port_action::ops::LOOKUP_UNIT_VAR, "10"),
         ]
         .into_iter()

@@ -89,3 +89,30 @@ fn no_run_reuses_a_delimiter_of_another() {
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(distinct.len(), all.len(), "{all:?}");
 }
+
+#[test]
+fn the_client_secret_is_masked_before_an_input_error_is_printed() {
+    let port = stand_in_with_run();
+    for step in [
+        upsert(&port).input("operation", "UPSERTT"),
+        Step::track_start(&port)
+            .input("finish", "sometimes")
+            .input("failOnError", "true"),
+    ] {
+        let out = step.run();
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("::add-mask::{CLIENT_SECRET}"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            lines[1..].iter().any(|l| l.starts_with("::error")),
+            "{}",
+            out.stdout
+        );
+        assert!(port.requests().is_empty());
+    }
+}

@@ -583,3 +583,61 @@ fn a_push_with_no_run_does_not_claim_a_look_up_by_external_run_id() {
         "{warning}"
     );
 }
+
+/// A run with the externalRunId of this workflow run, as Port lists it.
+fn add_run_with_external_id(port: &StandIn, id: &str, status: &str) {
+    port.add_run_json(json!({
+        "id": id,
+        "status": status,
+        "link": [WORKFLOW_RUN_URL],
+        "externalRunId": EXTERNAL_RUN_ID,
+    }));
+}
+
+#[test]
+fn the_look_up_takes_the_open_run_even_when_an_ended_one_is_listed_first() {
+    // A re-run of the workflow keeps the externalRunId of its first run: Port lists the
+    // newest first, here one that has already ended.
+    let port = StandIn::start();
+    add_run_with_external_id(&port, "r_gh", "IN_PROGRESS");
+    add_run_with_external_id(&port, "r_ended", "SUCCESS");
+    let out = dispatched_patch_run(&port).run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, FIND, GET_RUN, PATCH_RUN]);
+    assert_eq!(port.run("r_gh").unwrap()["status"], "SUCCESS");
+    assert_eq!(port.run("r_ended").unwrap()["status"], "SUCCESS");
+}
+
+#[test]
+fn a_run_waiting_for_approval_is_open_to_the_look_up_and_is_finished() {
+    let port = StandIn::start();
+    add_run_with_external_id(&port, "r_gh", "WAITING_FOR_APPROVAL");
+    add_run_with_external_id(&port, "r_ended", "FAILURE");
+    let out = dispatched_patch_run(&port).run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, FIND, GET_RUN, PATCH_RUN]);
+    assert_eq!(port.run("r_gh").unwrap()["status"], "SUCCESS");
+    assert_eq!(patch_body(&port, 0)["status"], "SUCCESS");
+    assert!(
+        !out.stdout.contains("already ended"),
+        "a run waiting for approval has not ended: {}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_run_id_from_the_look_up_that_is_not_one_path_segment_is_not_used() {
+    let port = StandIn::start();
+    add_run_with_external_id(&port, "r_gh/../../blueprints/service", "IN_PROGRESS");
+    let out = dispatched_patch_run(&port).run();
+    assert_eq!(lines(&port), [TOKEN, FIND], "nothing sent to that id");
+    assert!(
+        out.stdout.contains(&format!(
+            "::warning title=No Port run::Port's run with externalRunId {EXTERNAL_RUN_ID} has \
+             an invalid id: "
+        )),
+        "{}",
+        out.stdout
+    );
+    out.assert_failure("input 'runId' is required for PATCH_RUN");
+}
