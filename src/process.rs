@@ -54,8 +54,17 @@ pub fn run(entry: Entry) -> i32 {
     };
     let stop = Stop::default();
     rt.spawn(stop::on_signals(stop.clone()));
-    match rt.block_on(crate::ops::run_entry(&env, entry, stop)) {
+    let result = rt.block_on(crate::ops::run_entry(&env, entry, stop));
+    // The step is done, its outputs and summary written. A DNS lookup that never finished
+    // still holds a thread of the blocking pool, which dropping the runtime would wait for
+    // (20 s and more): the process ends now instead.
+    rt.shutdown_timeout(SHUTDOWN_WAIT);
+    match result {
         Ok(()) => 0,
         Err(_) => 1,
     }
 }
+
+/// How long the runtime's leftover work (a hung DNS lookup) may hold the process once the
+/// step is done.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
