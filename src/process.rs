@@ -1,7 +1,8 @@
 //! The process one step runs in, as the action's binary gives it: a panic ends as an annotation
 //! the runner shows, an input that is not UTF-8 is refused by name, the runner's SIGINT or
-//! SIGTERM stops the step, and the result becomes the exit code. The demo's steps run in it, so
-//! that they behave as the binary does.
+//! SIGTERM stops the step, the runtime's leftover work cannot hold the process, and the result
+//! becomes the exit code. The binary runs every step in it, and the demo its steps, so that they
+//! behave alike.
 
 use crate::ops::Entry;
 use crate::runner::Console;
