@@ -5,12 +5,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::{ResolvedRun, Step};
 use crate::inputs::{self, Operation, Status};
-use crate::port::{self, humantime, PortError};
+use crate::port::{self, humantime, routes, PortError};
 use crate::runner::markdown::{code, link, text};
 
 /// Run statuses in which a run is still open.
@@ -114,10 +113,7 @@ pub(super) fn should_look_up_run(step: &Step) -> bool {
 /// look-up is a warning, and the step goes on without a run.
 pub(super) async fn find_by_external_run_id(step: &mut Step) -> Option<ResolvedRun> {
     let external = step.job.external_run_id()?;
-    let query = [
-        ("external_run_id", external.clone()),
-        ("version", "v2".to_string()),
-    ];
+    let route = routes::runs_by_external_id(&external);
     let started = Instant::now();
     let last_ask = step
         .deadlines
@@ -128,10 +124,7 @@ pub(super) async fn find_by_external_run_id(step: &mut Step) -> Option<ResolvedR
     let mut asked = 0;
     loop {
         asked += 1;
-        let answer = step
-            .client
-            .call(Method::GET, &["actions", "runs"], &query, None)
-            .await;
+        let answer = step.client.call(&route).await;
         let runs = match answer {
             Ok(answer) => answer
                 .get("runs")
@@ -225,17 +218,7 @@ fn warn_unused_run_inputs(step: &Step) {
 /// `POST /v1/actions/runs/{id}/logs`. A run that has already ended refuses logs: that is said
 /// in the step's warning about the ended run, and is not a failure of the step.
 async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Result<()> {
-    let body = json!({ "message": message });
-    match step
-        .client
-        .call(
-            Method::POST,
-            &["actions", "runs", run_id, "logs"],
-            &[],
-            Some(&body),
-        )
-        .await
-    {
+    match step.client.call(&routes::post_log(run_id, message)).await {
         Ok(_) => {
             step.output("logMessage", message);
             step.note(format!("Log line posted to run {}", run_link(step, run_id)));
@@ -317,10 +300,7 @@ async fn update_run(
     step.client
         .call_until(
             step.deadlines.end,
-            Method::PATCH,
-            &["actions", "runs", run_id],
-            &[],
-            Some(&Value::Object(body)),
+            &routes::patch_run(run_id, Value::Object(body)),
         )
         .await
         .map_err(explain_patch_error)
@@ -500,16 +480,9 @@ fn explain_patch_error(e: PortError) -> anyhow::Error {
 
 /// `GET /v1/actions/runs/{id}?version=v2`: the run object, read by `deadline`.
 async fn get_run(step: &Step, run_id: &str, deadline: Instant) -> Result<Value, PortError> {
-    let path = ["actions", "runs", run_id];
     let answer = step
         .client
-        .call_until(
-            deadline,
-            Method::GET,
-            &path,
-            &[("version", "v2".into())],
-            None,
-        )
+        .call_until(deadline, &routes::get_run(run_id))
         .await?;
     answer.get("run").cloned().ok_or_else(|| PortError::Decode {
         status: 200,
@@ -582,12 +555,7 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
     }
     let answer = step
         .client
-        .call(
-            Method::POST,
-            &["actions", &action, "runs"],
-            &[],
-            Some(&Value::Object(body)),
-        )
+        .call(&routes::create_run(&action, Value::Object(body)))
         .await
         .with_context(|| format!("cannot create a run of Port action '{action}'"))?;
     let new_id = answer

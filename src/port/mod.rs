@@ -1,13 +1,16 @@
 //! The Port REST client: one access token per process (masked the moment it arrives),
-//! percent-encoded paths, and Port's errors surfaced whole. Operations call the typed
-//! methods here and never build URLs or headers themselves.
+//! percent-encoded paths, and Port's errors surfaced whole. Operations build a request with a
+//! function of [`routes`] and hand it to [`PortClient::call`]; they never build URLs or
+//! headers themselves.
 
 mod error;
 #[cfg(debug_assertions)]
 mod hanging_dns;
 pub mod retry;
+pub mod routes;
 
 pub use error::PortError;
+pub use routes::Route;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +22,8 @@ use serde_json::{json, Value};
 use crate::inputs::Credentials;
 use crate::runner::Console;
 use crate::stop::Stop;
-use retry::{AttemptFailure, Repeat};
+use retry::AttemptFailure;
+use routes::Rule;
 
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("port-action/", env!("CARGO_PKG_VERSION"));
@@ -147,22 +151,9 @@ impl PortClient {
         if let Some(t) = slot.as_ref() {
             return Ok(t.clone());
         }
-        let body = json!({
-            "clientId": self.credentials.client_id,
-            "clientSecret": self.credentials.client_secret,
-        });
-        let url = self.url(&["auth", "access_token"], &[]);
-        let (status, value) = self
-            .exchange(
-                deadline,
-                Method::POST,
-                &url,
-                Some(&body),
-                None,
-                REPEATABLE,
-                None,
-            )
-            .await?;
+        let route = routes::token(&self.credentials.client_id, &self.credentials.client_secret);
+        let url = self.route_url(&route);
+        let (status, value) = self.exchange(deadline, &route, &url, None, None).await?;
         let token = value
             .get("accessToken")
             .and_then(Value::as_str)
@@ -195,50 +186,43 @@ impl PortClient {
     /// retried as [`retry`] decides; a 401 fetches a new token once and tries again. Nothing is
     /// started after the work deadline ([`Limits::work_deadline`]): the time after it is kept
     /// for the status write, which uses [`PortClient::call_until`].
-    pub async fn call(
-        &self,
-        method: Method,
-        segments: &[&str],
-        query: &Query<'_>,
-        body: Option<&Value>,
-    ) -> Result<Value, PortError> {
-        self.call_until(self.work_deadline, method, segments, query, body)
-            .await
+    pub async fn call(&self, route: &Route) -> Result<Value, PortError> {
+        self.call_until(self.work_deadline, route).await
+    }
+
+    /// The URL of `route`.
+    fn route_url(&self, route: &Route) -> Url {
+        let segments: Vec<&str> = route.segments.iter().map(String::as_str).collect();
+        self.url(&segments, &route.query)
+    }
+
+    /// The path of `route` as errors show it: no query.
+    fn route_path(&self, route: &Route) -> String {
+        let segments: Vec<&str> = route.segments.iter().map(String::as_str).collect();
+        self.url(&segments, &[]).path().to_string()
     }
 
     /// [`PortClient::call_until`] without the stop.
     async fn call_inner(
         &self,
         deadline: Instant,
-        method: Method,
-        segments: &[&str],
-        query: &Query<'_>,
-        body: Option<&Value>,
+        route: &Route,
         trail: &Trail,
     ) -> Result<Value, PortError> {
         let deadline = deadline.min(self.deadline);
-        let url = self.url(segments, query);
-        let (repeat, why) = repeat_of(&method, segments, body);
+        let url = self.route_url(route);
         let mut refreshed = false;
         loop {
             if Instant::now() >= deadline {
                 return Err(PortError::Deadline {
-                    method: method.to_string(),
+                    method: route.method.to_string(),
                     path: url.path().to_string(),
                 });
             }
             let token = self.token(deadline).await?;
             trail.attempted.store(true, Ordering::SeqCst);
             match self
-                .exchange(
-                    deadline,
-                    method.clone(),
-                    &url,
-                    body,
-                    Some(&token),
-                    (repeat, why),
-                    Some(trail),
-                )
+                .exchange(deadline, route, &url, Some(&token), Some(trail))
                 .await
             {
                 Err(e) if e.status() == Some(401) && !refreshed => {
@@ -269,30 +253,22 @@ impl PortClient {
     /// A DELETE whose answer was lost (no answer, or a 500, 502 or 504) and whose retry meets
     /// 404 has what it asked for: the thing is gone. That is a success (`{"ok": true}`) with a
     /// warning saying so; a 404 with no answer lost before it stays an error.
-    pub async fn call_until(
-        &self,
-        deadline: Instant,
-        method: Method,
-        segments: &[&str],
-        query: &Query<'_>,
-        body: Option<&Value>,
-    ) -> Result<Value, PortError> {
+    pub async fn call_until(&self, deadline: Instant, route: &Route) -> Result<Value, PortError> {
         let trail = Trail::default();
-        let result = self
-            .call_traced(deadline, method.clone(), segments, query, body, &trail)
-            .await;
+        let result = self.call_traced(deadline, route, &trail).await;
+        let method = &route.method;
         match (result, trail.lost.get()) {
             // A DELETE sent again after its answer was lost, and told there is nothing there:
             // what was to be deleted is gone, most likely by the attempt whose answer was lost.
             // A 404 with no answer lost before it is Port's answer, and an error.
-            (Err(e), Some(lost)) if method == Method::DELETE && e.status() == Some(404) => {
+            (Err(e), Some(lost)) if *method == Method::DELETE && e.status() == Some(404) => {
                 self.console.warning(
                     Some("DELETE answer lost"),
                     &format!(
                         "The answer to {method} {} was lost ({lost}); the retry found nothing \
                          there ({e}): the lost request deleted it, or something else did \
                          meanwhile. It is gone, as asked",
-                        self.url(segments, &[]).path()
+                        self.route_path(route)
                     ),
                 );
                 Ok(json!({"ok": true}))
@@ -305,15 +281,12 @@ impl PortClient {
     async fn call_traced(
         &self,
         deadline: Instant,
-        method: Method,
-        segments: &[&str],
-        query: &Query<'_>,
-        body: Option<&Value>,
+        route: &Route,
         trail: &Trail,
     ) -> Result<Value, PortError> {
         let stopped = |why: &str| PortError::Stopped {
-            method: method.to_string(),
-            path: self.url(segments, &[]).path().to_string(),
+            method: route.method.to_string(),
+            path: self.route_path(route),
             why: why.to_string(),
             sent: trail.attempted.load(Ordering::SeqCst),
         };
@@ -321,23 +294,23 @@ impl PortClient {
             return Err(stopped(why));
         }
         tokio::select! {
-            r = self.call_inner(deadline, method.clone(), segments, query, body, trail) => r,
+            r = self.call_inner(deadline, route, trail) => r,
             () = self.stop.stopped() => Err(stopped(self.stop.reason().unwrap_or("stopped"))),
         }
     }
 
-    /// One request with its retries, none started at or after `deadline`.
-    #[allow(clippy::too_many_arguments)]
+    /// One request with its retries, none started at or after `deadline`: sent again only as
+    /// the route's rule allows.
     async fn exchange(
         &self,
         deadline: Instant,
-        method: Method,
+        route: &Route,
         url: &Url,
-        body: Option<&Value>,
         token: Option<&str>,
-        (repeat, why): (Repeat, &str),
         trail: Option<&Trail>,
     ) -> Result<(u16, Value), PortError> {
+        let (method, body) = (&route.method, route.body.as_ref());
+        let repeat = route.rule.repeat();
         let mut attempt = 1;
         let mut previous: Option<PortError> = None;
         loop {
@@ -367,8 +340,10 @@ impl PortClient {
                 retry::jitter(),
             );
             let Some(delay) = delay else {
-                return Err(match repeat {
-                    Repeat::Once if may_be_done(failed.failure) => answer_lost(failed.error, why),
+                return Err(match route.rule {
+                    Rule::Once(why) if may_be_done(failed.failure) => {
+                        answer_lost(failed.error, why)
+                    }
                     _ => failed.error,
                 });
             };
@@ -812,45 +787,6 @@ mod answer_tests {
     }
 }
 
-/// A request that may be sent again.
-const REPEATABLE: (Repeat, &str) = (Repeat::Idempotent, "");
-
-/// Whether a request may be sent again (see [`retry`]), and if not, what a second copy would do.
-/// Posting a log line, creating a run, and writing an entity whose identifier Port picks (an
-/// upsert without `identifier`, a bulk upsert with an element without one) must not happen
-/// twice; everything else may.
-fn repeat_of(method: &Method, segments: &[&str], body: Option<&Value>) -> (Repeat, &'static str) {
-    let no_identifier = |e: &Value| e.get("identifier").is_none_or(Value::is_null);
-    let once = match (method, segments) {
-        (&Method::POST, ["actions", "runs", _, "logs"]) => {
-            Some("a second copy would show the line twice in the run's log")
-        }
-        (&Method::POST, ["actions", _, "runs"]) => {
-            Some("a second copy would start a second run of the action")
-        }
-        (&Method::POST, ["blueprints", _, "entities"]) if body.is_some_and(no_identifier) => Some(
-            "Port picks the identifier of an entity sent without one, so a second copy \
-                 would create a second entity",
-        ),
-        (&Method::POST, ["blueprints", _, "entities", "bulk"])
-            if body
-                .and_then(|b| b.get("entities"))
-                .and_then(Value::as_array)
-                .is_some_and(|es| es.iter().any(no_identifier)) =>
-        {
-            Some(
-                "Port picks the identifier of an entity sent without one, so a second copy \
-                 would create those entities twice",
-            )
-        }
-        _ => None,
-    };
-    match once {
-        Some(why) => (Repeat::Once, why),
-        None => REPEATABLE,
-    }
-}
-
 /// The error of a request that is not sent again although its answer was lost.
 fn answer_lost(error: PortError, why: &str) -> PortError {
     match error {
@@ -885,88 +821,6 @@ fn answer_lost(error: PortError, why: &str) -> PortError {
             trace_id,
         },
         other => other,
-    }
-}
-
-#[cfg(test)]
-mod repeat_tests {
-    use super::*;
-
-    fn repeat(method: Method, segments: &[&str], body: Option<Value>) -> Repeat {
-        repeat_of(&method, segments, body.as_ref()).0
-    }
-
-    #[test]
-    fn an_entity_write_is_repeated_only_when_it_names_its_identifier() {
-        let upsert = ["blueprints", "service", "entities"];
-        let bulk = ["blueprints", "service", "entities", "bulk"];
-        let named = json!({"identifier": "a", "title": "A"});
-        let query = json!({"identifier": {"combinator": "and", "rules": []}});
-        assert_eq!(
-            repeat(Method::POST, &upsert, Some(named.clone())),
-            Repeat::Idempotent
-        );
-        assert_eq!(
-            repeat(Method::POST, &upsert, Some(query)),
-            Repeat::Idempotent
-        );
-        assert_eq!(
-            repeat(Method::POST, &upsert, Some(json!({"title": "A"}))),
-            Repeat::Once
-        );
-        assert_eq!(
-            repeat(Method::POST, &upsert, Some(json!({"identifier": null}))),
-            Repeat::Once
-        );
-        assert_eq!(
-            repeat(
-                Method::POST,
-                &bulk,
-                Some(json!({"entities": [named.clone(), named.clone()]}))
-            ),
-            Repeat::Idempotent
-        );
-        assert_eq!(
-            repeat(
-                Method::POST,
-                &bulk,
-                Some(json!({"entities": [named, {"title": "B"}]}))
-            ),
-            Repeat::Once
-        );
-    }
-
-    #[test]
-    fn logs_and_new_runs_are_never_repeated_and_reads_always_may_be() {
-        let log = Some(json!({"message": "m"}));
-        assert_eq!(
-            repeat(Method::POST, &["actions", "runs", "r_1", "logs"], log),
-            Repeat::Once
-        );
-        assert_eq!(
-            repeat(Method::POST, &["actions", "deploy", "runs"], None),
-            Repeat::Once
-        );
-        assert_eq!(
-            repeat(Method::GET, &["actions", "runs", "r_1"], None),
-            Repeat::Idempotent
-        );
-        assert_eq!(
-            repeat(
-                Method::PATCH,
-                &["actions", "runs", "r_1"],
-                Some(json!({"summary": "s"}))
-            ),
-            Repeat::Idempotent
-        );
-        assert_eq!(
-            repeat(
-                Method::DELETE,
-                &["blueprints", "service", "entities", "a"],
-                None
-            ),
-            Repeat::Idempotent
-        );
     }
 }
 
@@ -1366,7 +1220,7 @@ mod tests {
         let port = port_stand_in::StandIn::start();
         let c = stand_in_client(&port, Instant::now());
         let e = runtime()
-            .block_on(c.call(Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .block_on(c.call(&routes::get_run("r_1")))
             .unwrap_err();
         assert!(
             matches!(&e, PortError::Deadline { method, path }
@@ -1384,16 +1238,15 @@ mod tests {
         let rt = runtime();
         let early = Instant::now();
         let e = rt
-            .block_on(c.call_until(early, Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .block_on(c.call_until(early, &routes::get_run("r_1")))
             .unwrap_err();
         assert!(matches!(e, PortError::Deadline { .. }), "{e:?}");
         assert_eq!(port.requests().len(), 0);
-        rt.block_on(c.call(Method::GET, &["actions", "runs", "r_1"], &[], None))
-            .unwrap();
+        rt.block_on(c.call(&routes::get_run("r_1"))).unwrap();
         assert_eq!(port.requests().len(), 2, "the token and the read");
         // With a token in hand, a late call still sends nothing.
         let e = rt
-            .block_on(c.call_until(early, Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .block_on(c.call_until(early, &routes::get_run("r_1")))
             .unwrap_err();
         assert!(matches!(e, PortError::Deadline { .. }), "{e:?}");
         assert_eq!(port.requests().len(), 2);
@@ -1405,7 +1258,7 @@ mod tests {
         let c = stand_in_client(&port, Instant::now());
         let later = Instant::now() + Duration::from_secs(60);
         let e = runtime()
-            .block_on(c.call_until(later, Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .block_on(c.call_until(later, &routes::get_run("r_1")))
             .unwrap_err();
         assert!(matches!(e, PortError::Deadline { .. }), "{e:?}");
         assert_eq!(port.requests().len(), 0);
@@ -1416,7 +1269,7 @@ mod tests {
         // Port 9 (discard) on 127.0.0.1: nothing listens in a test environment.
         let c = client("http://user:s3cretpass@127.0.0.1:9");
         let e = runtime()
-            .block_on(c.call(Method::GET, &["actions", "runs", "r_1"], &[], None))
+            .block_on(c.call(&routes::get_run("r_1")))
             .unwrap_err();
         let text = e.to_string();
         assert!(
