@@ -683,13 +683,8 @@ fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
             status: 500 | 502 | 504,
             ..
         } => (NO_ANSWER.to_string(), text),
-        // "Port API 404 not_found: <message> (<route>, trace id …)" without the code twice.
-        PortError::Api { status, code, .. } => (
-            code.clone(),
-            text.strip_prefix(&format!("Port API {status} {code}: "))
-                .unwrap_or(&text)
-                .to_string(),
-        ),
+        // "<message> (<route>, trace id …)": the code is the entity's `error`.
+        PortError::Api { code, .. } => (code.clone(), e.detail()),
         PortError::Deadline { .. } | PortError::Stopped { sent: false, .. } => {
             (NOT_SENT.to_string(), text)
         }
@@ -816,6 +811,30 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(failed[0].index, 1);
         assert_eq!(failed[0].error, "payload_too_large");
+    }
+
+    #[test]
+    fn a_batch_port_refuses_whole_names_ports_code_once_per_entity() {
+        let (items, _) = prepare_all(vec![entity(0, None, 1), entity(1, None, 1)], Some("bp"));
+        let batch = batches(items).remove(0);
+        let e = PortError::Api {
+            status: 403,
+            code: "missing_permissions".into(),
+            message: "no write access".into(),
+            method: "POST".into(),
+            path: "/v1/blueprints/bp/entities/bulk".into(),
+            trace_id: Some("t-1".into()),
+            run_id: None,
+        };
+        let failed = whole_batch_failed(&batch, &e);
+        assert_eq!(failed.len(), 2);
+        for f in failed {
+            assert_eq!(f.error, "missing_permissions");
+            assert_eq!(
+                f.message,
+                "no write access (POST /v1/blueprints/bp/entities/bulk, trace id t-1)"
+            );
+        }
     }
 
     #[test]

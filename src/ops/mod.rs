@@ -409,9 +409,7 @@ fn explain_run_error(e: anyhow::Error, run: Option<&ResolvedRun>) -> anyhow::Err
              while it is in progress",
             run.id, run.source
         ),
-        port::PortError::Api { code, message, .. }
-            if code == "not_found" && message.contains(&run.id) =>
-        {
+        e if e.missing_run() == Some(run.id.as_str()) => {
             format!(
                 "Port has no run {} (from {}); give the right one as the 'runId' input",
                 run.id, run.source

@@ -142,6 +142,7 @@ pub(super) fn judge_answer(
                 method: method.to_string(),
                 path: path.to_string(),
                 trace_id: answer.trace_id,
+                run_id: None,
             },
         });
     }

@@ -230,7 +230,10 @@ impl PortClient {
     /// warning saying so; a 404 with no answer lost before it stays an error.
     pub async fn call_until(&self, deadline: Instant, route: &Route) -> Result<Value, PortError> {
         let trail = Trail::default();
-        let result = self.call_traced(deadline, route, &trail).await;
+        let result = self
+            .call_traced(deadline, route, &trail)
+            .await
+            .map_err(|e| e.naming_run(route.run.as_deref()));
         let method = &route.method;
         match (result, trail.lost.get()) {
             // A DELETE sent again after its answer was lost, and told there is nothing there:
@@ -465,12 +468,13 @@ fn answer_lost(error: PortError, why: &str) -> PortError {
             ),
         },
         PortError::Api {
+            message,
             status,
             code,
-            message,
             method,
             path,
             trace_id,
+            run_id,
         } => PortError::Api {
             message: format!(
                 "{message}; this answer may come from a gateway after Port did the work, so \
@@ -481,6 +485,7 @@ fn answer_lost(error: PortError, why: &str) -> PortError {
             method,
             path,
             trace_id,
+            run_id,
         },
         other => other,
     }

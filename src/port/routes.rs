@@ -54,6 +54,8 @@ pub struct Route {
     pub(super) query: Vec<(&'static str, String)>,
     pub(super) body: Option<Value>,
     pub(super) rule: Rule,
+    /// The run the request names: in its path, or tied to it by `run_id`.
+    pub(super) run: Option<String>,
 }
 
 /// Method and path only: a body may hold a secret (the token request's).
@@ -84,7 +86,19 @@ impl Route {
             query: Vec::new(),
             body: None,
             rule,
+            run: None,
         }
+    }
+
+    /// Names the run the request is about (its errors say so: [`super::PortError::missing_run`]).
+    fn about_run(mut self, run_id: &str) -> Route {
+        self.run = Some(run_id.to_string());
+        self
+    }
+
+    /// Ties a write to a run: `run_id` in the query.
+    fn tied_to(self, run_id: &str) -> Route {
+        self.query("run_id", run_id).about_run(run_id)
     }
 
     fn query(mut self, key: &'static str, value: impl Into<String>) -> Route {
@@ -134,6 +148,7 @@ impl Route {
     /// `ops::entity::write_tied_while_open`, the one place that sends it).
     pub fn untied(mut self) -> Route {
         self.query.retain(|(k, _)| *k != "run_id");
+        self.run = None;
         self
     }
 }
@@ -153,7 +168,7 @@ impl Write {
     fn apply(&self, mut route: Route) -> Route {
         route = route.query("upsert", "true").query("merge", "true");
         if let Some(run) = &self.run_id {
-            route = route.query("run_id", run.clone());
+            route = route.tied_to(run);
         }
         if self.create_missing_related_entities {
             route = route.query("create_missing_related_entities", "true");
@@ -184,12 +199,15 @@ pub fn runs_by_external_id(external_run_id: &str) -> Route {
 
 /// `GET /v1/actions/runs/{run}?version=v2`.
 pub fn get_run(run_id: &str) -> Route {
-    Route::new(Method::GET, &["actions", "runs", run_id]).query("version", "v2")
+    Route::new(Method::GET, &["actions", "runs", run_id])
+        .query("version", "v2")
+        .about_run(run_id)
 }
 
 /// `PATCH /v1/actions/runs/{run}`: each key is replaced by the same value again.
 pub fn patch_run(run_id: &str, changes: Value) -> Route {
     Route::new(Method::PATCH, &["actions", "runs", run_id])
+        .about_run(run_id)
         .body(changes)
         .repeatable()
 }
@@ -197,6 +215,7 @@ pub fn patch_run(run_id: &str, changes: Value) -> Route {
 /// `POST /v1/actions/runs/{run}/logs`: never twice.
 pub fn post_log(run_id: &str, message: &str) -> Route {
     Route::new(Method::POST, &["actions", "runs", run_id, "logs"])
+        .about_run(run_id)
         .body(json!({ "message": message }))
         .once(LOG_TWICE)
 }
@@ -263,7 +282,7 @@ pub fn delete_entity(
     )
     .query("delete_dependents", delete_dependents.to_string());
     let route = match run_id {
-        Some(run) => route.query("run_id", run),
+        Some(run) => route.tied_to(run),
         None => route,
     };
     route.repeatable()
@@ -449,8 +468,10 @@ mod tests {
                 "create_missing_related_entities=true"
             ]
         );
+        assert_eq!(route.run.as_deref(), Some("r_1"));
         let untied = route.untied();
         assert!(!untied.is_tied());
+        assert_eq!(untied.run, None);
         assert_eq!(
             pairs(&untied),
             [
@@ -462,6 +483,27 @@ mod tests {
         assert_eq!(untied.rule(), Rule::Once(SECOND_ENTITY));
         let delete = delete_entity("service", "a", false, Some("r_1")).untied();
         assert_eq!(pairs(&delete), ["delete_dependents=false"]);
+    }
+
+    #[test]
+    fn the_routes_of_a_run_name_it_and_the_others_do_not() {
+        for route in [
+            get_run("r_1"),
+            patch_run("r_1", json!({})),
+            post_log("r_1", "m"),
+        ] {
+            assert_eq!(route.run.as_deref(), Some("r_1"), "{route:?}");
+        }
+        let untied = Write::default();
+        for route in [
+            create_run("deploy", json!({})),
+            runs_by_external_id("gh_1"),
+            upsert_entity("service", &untied, json!({"identifier": "a"})),
+            delete_entity("service", "a", false, None),
+            token("id", "secret"),
+        ] {
+            assert_eq!(route.run, None, "{route:?}");
+        }
     }
 
     #[test]
