@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde_json::{json, Map, Value};
 
 use super::Step;
-use crate::inputs::OutputFile;
+use crate::inputs::WorkspaceFile;
 use crate::port::routes::{self, Route};
 use crate::port::{self, PortClient, PortError};
 use crate::runner::markdown::{code, link};
@@ -399,7 +399,7 @@ struct ResultWriter {
 struct PartFile {
     writer: std::io::BufWriter<std::fs::File>,
     part: PathBuf,
-    target: OutputFile,
+    target: WorkspaceFile,
     done: bool,
 }
 
@@ -413,7 +413,7 @@ impl Drop for PartFile {
 
 impl ResultWriter {
     /// Creates the file (and its directories) before anything is asked of Port.
-    fn create(target: Option<&OutputFile>) -> anyhow::Result<ResultWriter> {
+    fn create(target: Option<&WorkspaceFile>) -> anyhow::Result<ResultWriter> {
         let file = target
             .map(|t| {
                 let cannot = || format!("cannot write input 'outputFile' {:?}", t.relative);
