@@ -313,7 +313,7 @@ mod tests {
     use super::*;
 
     /// Every route, with the rule it must have. Adding a route means adding it here.
-    fn every_route() -> Vec<(Route, &'static str, Rule)> {
+    fn every_route() -> Vec<(&'static str, Route, &'static str, Rule)> {
         let named = json!({"identifier": "a", "title": "A"});
         let unnamed = json!({"title": "B"});
         let write = Write {
@@ -323,76 +323,95 @@ mod tests {
         let include = ["identifier".to_string()];
         vec![
             (
+                "token",
                 token("id", "secret"),
                 "POST /v1/auth/access_token",
                 Rule::Repeatable,
             ),
             (
+                "runs_by_external_id",
                 runs_by_external_id("gh_1_2_3"),
                 "GET /v1/actions/runs",
                 Rule::Repeatable,
             ),
             (
+                "get_run",
                 get_run("r_1"),
                 "GET /v1/actions/runs/{run_id}",
                 Rule::Repeatable,
             ),
             (
+                "patch_run",
                 patch_run("r_1", json!({"summary": "s"})),
                 "PATCH /v1/actions/runs/{run_id}",
                 Rule::Repeatable,
             ),
             (
+                "post_log",
                 post_log("r_1", "m"),
                 "POST /v1/actions/runs/{run_id}/logs",
                 Rule::Once(LOG_TWICE),
             ),
             (
+                "create_run",
                 create_run("deploy", json!({"properties": {}})),
                 "POST /v1/actions/{action_identifier}/runs",
                 Rule::Once(SECOND_RUN),
             ),
             (
+                "upsert_entity",
                 upsert_entity("service", &write, named.clone()),
                 "POST /v1/blueprints/{blueprint_identifier}/entities",
                 Rule::Repeatable,
             ),
             (
+                "upsert_entity",
+                upsert_entity(
+                    "service",
+                    &Write::default(),
+                    json!({"identifier": {"combinator": "and", "rules": []}}),
+                ),
+                "POST /v1/blueprints/{blueprint_identifier}/entities",
+                Rule::Repeatable,
+            ),
+            (
+                "upsert_entity",
                 upsert_entity("service", &Write::default(), unnamed.clone()),
                 "POST /v1/blueprints/{blueprint_identifier}/entities",
                 Rule::Once(SECOND_ENTITY),
             ),
             (
-                upsert_entity("service", &write, json!({"identifier": null})),
-                "POST /v1/blueprints/{blueprint_identifier}/entities",
-                Rule::Once(SECOND_ENTITY),
-            ),
-            (
+                "bulk_upsert",
                 bulk_upsert("service", &write, vec![&named, &named]),
                 "POST /v1/blueprints/{blueprint_identifier}/entities/bulk",
                 Rule::Repeatable,
             ),
             (
+                "bulk_upsert",
                 bulk_upsert("service", &write, vec![&named, &unnamed]),
                 "POST /v1/blueprints/{blueprint_identifier}/entities/bulk",
                 Rule::Once(ENTITIES_TWICE),
             ),
             (
+                "get_entity",
                 get_entity("service", "a/b", &include),
                 "GET /v1/blueprints/{blueprint_identifier}/entities/{entity_identifier}",
                 Rule::Repeatable,
             ),
             (
+                "delete_entity",
                 delete_entity("service", "a", true, Some("r_1")),
                 "DELETE /v1/blueprints/{blueprint_identifier}/entities/{entity_identifier}",
                 Rule::Repeatable,
             ),
             (
+                "search_blueprint",
                 search_blueprint("service", json!({"limit": 1000})),
                 "POST /v1/blueprints/{blueprint_identifier}/entities/search",
                 Rule::Repeatable,
             ),
             (
+                "search_entities",
                 search_entities(&include, json!({"combinator": "and", "rules": []})),
                 "POST /v1/entities/search",
                 Rule::Repeatable,
@@ -414,7 +433,9 @@ mod tests {
     #[test]
     fn every_route_has_its_rule_and_is_an_operation_of_ports_spec() {
         let mut operations = Vec::new();
-        for (route, operation, rule) in every_route() {
+        let mut names = Vec::new();
+        for (name, route, operation, rule) in every_route() {
+            names.push(name);
             assert_eq!(route.rule(), rule, "{route:?}");
             let path = path(&route);
             let found = port_stand_in::spec_operation(route.method().as_str(), &path);
@@ -423,6 +444,19 @@ mod tests {
         }
         // The routes are the operations the stand-in answers, each checked against the spec
         // there, and no other.
+        // Every function of this file that declares a route is in the table.
+        let declared: std::collections::BTreeSet<&str> = include_str!("routes.rs")
+            .split("\npub fn ")
+            .skip(1)
+            .filter(|f| {
+                f.split('{')
+                    .next()
+                    .is_some_and(|head| head.contains("-> Route"))
+            })
+            .filter_map(|f| f.split('(').next())
+            .collect();
+        let listed: std::collections::BTreeSet<&str> = names.into_iter().collect();
+        assert_eq!(listed, declared);
         operations.sort();
         operations.dedup();
         let mut modelled: Vec<String> = port_stand_in::modelled_operations()
@@ -431,6 +465,51 @@ mod tests {
             .collect();
         modelled.sort();
         assert_eq!(operations, modelled);
+    }
+
+    #[test]
+    fn every_route_as_sent_passes_the_stand_ins_check_against_the_spec() {
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+        let port = port_stand_in::StandIn::start();
+        port.add_run("r_1", "IN_PROGRESS", &[]);
+        port.add_blueprint("service");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = super::super::PortClient::new(
+            &port.url(),
+            crate::inputs::Credentials {
+                client_id: port_stand_in::CLIENT_ID.into(),
+                client_secret: port_stand_in::CLIENT_SECRET.into(),
+            },
+            super::super::Limits {
+                request_timeout: Duration::from_secs(5),
+                max_attempts: 1,
+                deadline,
+                work_deadline: deadline,
+                stop: crate::stop::Stop::default(),
+            },
+            Arc::new(crate::runner::Console::capturing(false).0),
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The token route is the client's own first request.
+        let routes: Vec<Route> = every_route()
+            .into_iter()
+            .filter(|(name, ..)| *name != "token")
+            .map(|(_, route, ..)| route)
+            .collect();
+        for route in &routes {
+            // Port's answer does not matter here (an action the stand-in does not know is a
+            // 404): what was sent does.
+            let _ = runtime.block_on(client.call(route));
+        }
+        // The token, then each route once.
+        let lines: Vec<String> = port.requests().iter().map(|r| r.line()).collect();
+        assert_eq!(port.requests().len(), 1 + routes.len(), "{lines:#?}");
+        assert_eq!(port.spec_violations(), Vec::<String>::new());
     }
 
     #[test]
@@ -443,6 +522,9 @@ mod tests {
             );
         }
         assert_eq!(Route::new(Method::GET, &["x"]).rule(), Rule::Repeatable);
+        // An identifier of `null` is none: Port picks one.
+        let null = upsert_entity("service", &Write::default(), json!({"identifier": null}));
+        assert_eq!(null.rule(), Rule::Once(SECOND_ENTITY));
     }
 
     #[test]
