@@ -492,7 +492,7 @@ fn answer_lost(error: PortError, why: &str) -> PortError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A client of `base` with `attempts` tries and all its time until `deadline`.
@@ -587,14 +587,18 @@ mod tests {
         }
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
+    pub(in crate::port) fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
     }
 
-    fn stand_in_client(port: &port_stand_in::StandIn, deadline: Instant) -> PortClient {
+    /// A client of the stand-in `port`, with three attempts per request.
+    pub(in crate::port) fn stand_in_client(
+        port: &port_stand_in::StandIn,
+        deadline: Instant,
+    ) -> PortClient {
         let (id, secret) = (port_stand_in::CLIENT_ID, port_stand_in::CLIENT_SECRET);
         client_of(
             &port.url(),

@@ -469,32 +469,13 @@ mod tests {
 
     #[test]
     fn every_route_as_sent_passes_the_stand_ins_check_against_the_spec() {
-        use std::sync::Arc;
+        use super::super::client::tests::{runtime, stand_in_client};
         use std::time::{Duration, Instant};
         let port = port_stand_in::StandIn::start();
         port.add_run("r_1", "IN_PROGRESS", &[]);
         port.add_blueprint("service");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = super::super::PortClient::new(
-            &port.url(),
-            crate::inputs::Credentials {
-                client_id: port_stand_in::CLIENT_ID.into(),
-                client_secret: port_stand_in::CLIENT_SECRET.into(),
-            },
-            super::super::Limits {
-                request_timeout: Duration::from_secs(5),
-                max_attempts: 1,
-                deadline,
-                work_deadline: deadline,
-                stop: crate::stop::Stop::default(),
-            },
-            Arc::new(crate::runner::Console::capturing(false).0),
-        )
-        .unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let client = stand_in_client(&port, Instant::now() + Duration::from_secs(30));
+        let runtime = runtime();
         // The token route is the client's own first request.
         let routes: Vec<Route> = every_route()
             .into_iter()
