@@ -1,5 +1,6 @@
 //! Secrets kept out of what the client prints: credential fields of debug bodies, and the
-//! password of a base URL registered with the runner as a secret, as given and decoded.
+//! password of a base URL registered with the runner as a secret, as given and
+//! percent-decoded (the job summary decodes links the same way to find a secret in them).
 
 use reqwest::Url;
 use serde_json::Value;

@@ -5,9 +5,10 @@
 //! client.
 //!
 //! A request whose answer is lost may have been carried out, so the client sends it again only
-//! when a second copy changes nothing ([`Rule::Repeatable`]; see [`super::retry`]). A route is
-//! [`Rule::Once`] unless its function declares it repeatable: a route added without thought
-//! fails safe, into an error saying the answer was lost, never into a duplicate.
+//! when a second copy changes nothing ([`Rule::Repeatable`]; see [`super::retry`]). A read
+//! (GET) may be; any other request is [`Rule::Once`] unless its function declares it
+//! repeatable: a route added without thought fails safe, into an error saying the answer was
+//! lost, never into a duplicate.
 
 use std::fmt;
 
