@@ -22,9 +22,8 @@ use values::{
     identifier_input, object_input, parse_base_url, parse_bool, parse_duration_input,
     parse_entities, parse_int, parse_job_id, parse_link, parse_status, parse_team, shown,
 };
-use workspace::workspace_file;
-pub use workspace::OutputFile;
 pub use workspace::WorkspaceFile;
+use workspace::{workspace_file, Access};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -262,7 +261,7 @@ pub struct Inputs {
     /// SEARCH: the most entities to return (`limit`); `None`: all of them.
     pub limit: Option<u64>,
     /// GET/SEARCH: the file in the workspace the result is written to (`outputFile`).
-    pub output_file: Option<OutputFile>,
+    pub output_file: Option<WorkspaceFile>,
     /// Inputs given that the operation does not read (not validated, not used).
     pub ignored: Vec<&'static str>,
 }
@@ -343,7 +342,6 @@ fn parse_inputs(
     operation: Operation,
     default_timeout: Duration,
 ) -> Result<Inputs, InputError> {
-    let workspace = env.get("GITHUB_WORKSPACE").map(String::as_str);
     let read = Reader { raw, operation };
 
     let client_id = read
@@ -380,7 +378,7 @@ fn parse_inputs(
                 "cannot be given with 'entities': give the entities in one of them",
             ))
         }
-        Some(path) => Some(workspace_file("entitiesFile", &path, env)?),
+        Some(path) => Some(workspace_file("entitiesFile", &path, env, Access::Read)?),
         None => None,
     };
     let team = read.text("team").map(|t| parse_team(&t)).transpose()?;
@@ -437,7 +435,7 @@ fn parse_inputs(
         .transpose()?;
     let output_file = read
         .text("outputFile")
-        .map(|f| workspace::parse_output_file(&f, workspace, env.get("GITHUB_REPOSITORY")))
+        .map(|f| workspace_file("outputFile", &f, env, Access::Write))
         .transpose()?;
 
     let inputs = Inputs {

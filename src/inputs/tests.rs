@@ -464,6 +464,7 @@ fn entities_file_is_a_file_inside_the_workspace() {
     std::fs::write(ws.join("port/entities.json"), "[]").unwrap();
     let want = Some(WorkspaceFile {
         given: "port/entities.json".into(),
+        relative: "port/entities.json".into(),
         path: ws.join("port/entities.json"),
     });
     let given = |path: &str| entities_file(&ws, path).map(|i| i.entities_file.unwrap().path);
@@ -1037,7 +1038,7 @@ fn limit_is_a_positive_whole_number_read_by_search_only() {
 }
 
 /// The inputs with `outputFile` set to `path` and the workspace `workspace`.
-fn output_file(workspace: Option<&Path>, path: &str) -> Result<Option<OutputFile>, String> {
+fn output_file(workspace: Option<&Path>, path: &str) -> Result<Option<WorkspaceFile>, String> {
     let mut env = env(&[
         ("operation", "SEARCH"),
         ("blueprint", "service"),
@@ -1070,13 +1071,18 @@ fn output_file_is_a_file_inside_the_workspace() {
     let refused = |path: &str| output_file(Some(ws), path).unwrap_err();
     assert_eq!(
         refused("../e.json"),
-        "input 'outputFile' '../e.json' may leave the workspace: write a path inside it \
-         without '..', such as 'out/entities.json'"
+        format!(
+            "input 'outputFile' is '../e.json', which is outside the workspace ({}), the only \
+             folder the action's container sees: put the file in the workspace and write its \
+             path relative to it",
+            ws.display()
+        )
     );
+    assert!(refused("/etc/e.json").starts_with(
+        "input 'outputFile' is '/etc/e.json', an absolute path outside the workspace: "
+    ));
     assert!(refused("/etc/e.json")
-        .starts_with("input 'outputFile' '/etc/e.json' is outside the workspace ("));
-    assert!(refused("/etc/e.json")
-        .ends_with("write a path relative to the workspace, such as 'out/entities.json'"));
+        .ends_with("write it relative to the workspace, without ${{ github.workspace }}"));
     // What `${{ github.workspace }}/out/e.json` gives on a runner: the relative path is named.
     let mut env = env(&[
         ("operation", "GET"),
@@ -1093,12 +1099,77 @@ fn output_file_is_a_file_inside_the_workspace() {
         .unwrap_err()
         .to_string()
         .ends_with("write it relative to the workspace: out/e.json"));
-    assert!(refused(&ws.to_string_lossy()).contains("names a directory"));
+    assert!(refused(&ws.to_string_lossy()).ends_with(", a directory: name the file in it"));
+    assert!(refused("out/").ends_with(", a directory: name the file in it"));
     std::fs::create_dir(ws.join("dir")).unwrap();
-    assert!(refused("dir").contains("is a directory"));
+    assert_eq!(
+        refused("dir"),
+        "input 'outputFile' is 'dir', a directory: name the file in it"
+    );
     assert_eq!(
         output_file(None, "e.json").unwrap_err(),
         "input 'outputFile' needs $GITHUB_WORKSPACE, the workspace the file is written in \
+         (GitHub's runners set it)"
+    );
+}
+
+/// Where the rules of `entitiesFile` and `outputFile` used to differ, the one rule holds for
+/// both: `..` that stays inside, links inside followed, a link out refused, a workspace needed.
+#[test]
+fn both_file_inputs_follow_one_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().canonicalize().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("e.json"), "[]").unwrap();
+    std::fs::create_dir(ws.join("real")).unwrap();
+    std::fs::write(ws.join("real/e.json"), "[]").unwrap();
+    std::os::unix::fs::symlink("real", ws.join("linked")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), ws.join("away")).unwrap();
+    std::os::unix::fs::symlink("real/e.json", ws.join("file-link.json")).unwrap();
+    let entities = |path: &str| entities_file(&ws, path).map(|i| i.entities_file.unwrap());
+    let output = |path: &str| output_file(Some(&ws), path).map(|f| f.unwrap());
+
+    // `..` that stays inside the workspace: read and written.
+    assert_eq!(
+        entities("real/../real/e.json").unwrap().path,
+        ws.join("real/e.json")
+    );
+    let written = output("real/../out/e.json").unwrap();
+    assert_eq!(
+        (written.relative.as_str(), written.path),
+        ("out/e.json", ws.join("out/e.json"))
+    );
+    let absolute = ws.join("real/../e.json");
+    assert_eq!(
+        output(&absolute.to_string_lossy()).unwrap().relative,
+        "e.json"
+    );
+    // A link inside the workspace: read and written through.
+    assert_eq!(
+        entities("linked/e.json").unwrap().path,
+        ws.join("real/e.json")
+    );
+    assert_eq!(output("linked/e.json").unwrap().relative, "linked/e.json");
+    let through = output("file-link.json").unwrap();
+    assert_eq!(
+        (through.relative.as_str(), through.path),
+        ("file-link.json", ws.join("real/e.json"))
+    );
+    // A link out of it: refused for both.
+    assert!(entities("away/e.json")
+        .unwrap_err()
+        .contains("a symbolic link to a file outside the workspace"));
+    for path in ["away/e.json", "away/new.json"] {
+        assert!(output(path)
+            .unwrap_err()
+            .contains("leads out of the workspace"));
+    }
+    // No workspace: refused for both, naming the input.
+    let mut env = env(&[("operation", "BULK_UPSERT"), ("entitiesFile", "e.json")]);
+    env.remove("GITHUB_WORKSPACE");
+    assert_eq!(
+        parse(&env).unwrap_err().to_string(),
+        "input 'entitiesFile' needs $GITHUB_WORKSPACE, the workspace the file is read from \
          (GitHub's runners set it)"
     );
 }

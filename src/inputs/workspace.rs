@@ -1,9 +1,11 @@
-//! File inputs: paths in the job's workspace, which is all of the runner's disk that the
-//! action's container sees (mounted as `GITHUB_WORKSPACE`, `/github/workspace`). A file to
-//! read (`entitiesFile`) must exist inside the workspace once `..` and symbolic links are
-//! followed; a file to write (`outputFile`) must land inside it, through no link. Both are
-//! checked before any request, and an absolute path of the runner's host (what
-//! `${{ github.workspace }}/x.json` gives) is refused with the relative path to write instead.
+//! File inputs: paths in the job's workspace (`GITHUB_WORKSPACE`), which is all of the
+//! runner's disk that the action's container sees (mounted as `/github/workspace`). One rule
+//! for every file input, the file to read (`entitiesFile`) and the file to write
+//! (`outputFile`) alike: a path relative to the workspace, or an absolute path inside it (the
+//! runner translates `${{ github.workspace }}/…` to the container's path; the native action
+//! gets the host's); `..` may not lead out of it, nor may a symbolic link; a directory, a named
+//! pipe, a socket or a device is refused. All of it is checked before any request, and an
+//! absolute path of the runner's host is refused with the relative path to write instead.
 
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
@@ -16,35 +18,79 @@ use crate::Env;
 pub struct WorkspaceFile {
     /// The input's text, trimmed.
     pub given: String,
-    /// The file's canonical path, inside the workspace.
+    /// The path relative to the workspace, as later steps (whose working directory is the
+    /// workspace) open it: the `file` output of GET and SEARCH.
+    pub relative: String,
+    /// The path the action opens: inside the workspace.
     pub path: PathBuf,
 }
 
-/// Resolves `given`, the value of `input`, against the workspace: `GITHUB_WORKSPACE`, or the
-/// current directory when the runner did not set it (a container action starts there).
+/// What the action does with a file input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Reads it: it must exist.
+    Read,
+    /// Writes it, through a link inside the workspace when the path is one: its directories
+    /// need not exist yet.
+    Write,
+}
+
+impl Access {
+    /// What is done to the file, in an error.
+    fn done(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "written",
+        }
+    }
+
+    /// Where the file is, in the error that the workspace is missing.
+    fn place(self) -> &'static str {
+        match self {
+            Access::Read => "read from",
+            Access::Write => "written in",
+        }
+    }
+
+    /// What to do instead of naming a special file, which can block the step for ever before
+    /// it could notice its deadline or a cancellation.
+    fn special_hint(self) -> &'static str {
+        match self {
+            Access::Read => "write the entities to a file first",
+            Access::Write => "write a path where a regular file can be written",
+        }
+    }
+}
+
+/// Resolves `given`, the value of `input`, against the workspace `GITHUB_WORKSPACE` by the one
+/// rule of the module's documentation.
 pub(super) fn workspace_file(
     input: &'static str,
     given: &str,
     env: &Env,
+    access: Access,
 ) -> Result<WorkspaceFile, InputError> {
-    let workspace = match env.get("GITHUB_WORKSPACE").filter(|w| !w.is_empty()) {
-        Some(w) => PathBuf::from(w),
-        None => std::env::current_dir()
-            .map_err(|e| InputError::new(input, format!("cannot be read: no workspace ({e})")))?,
+    let error = |what: String| InputError::new(input, what);
+    let Some(workspace) = env.get("GITHUB_WORKSPACE").filter(|w| !w.is_empty()) else {
+        return Err(error(format!(
+            "needs $GITHUB_WORKSPACE, the workspace the file is {} (GitHub's runners set it)",
+            access.place()
+        )));
     };
+    let workspace = PathBuf::from(workspace);
     let ws = printable(&workspace.display().to_string());
     let as_given = lexical(&workspace).unwrap_or_else(|| workspace.clone());
-    let workspace = workspace.canonicalize().map_err(|e| {
-        InputError::new(
-            input,
-            format!("cannot be read: the workspace {ws} cannot be opened ({e})"),
-        )
+    let root = workspace.canonicalize().map_err(|e| {
+        error(format!(
+            "cannot be {}: the workspace {ws} cannot be opened ({e})",
+            access.done()
+        ))
     })?;
     let given_shown = shown(given);
     let path = Path::new(given);
     let relative = if path.is_absolute() {
         let inside = lexical(path).and_then(|p| {
-            [&workspace, &as_given]
+            [&root, &as_given]
                 .into_iter()
                 .find_map(|w| p.strip_prefix(w).ok().map(Path::to_path_buf))
         });
@@ -56,84 +102,108 @@ pub(super) fn workspace_file(
                     None => "write it relative to the workspace, without ${{ github.workspace }}"
                         .to_string(),
                 };
-                return Err(InputError::new(
-                    input,
-                    format!(
-                        "is {given_shown}, an absolute path outside the workspace: the action \
-                         runs in a container that sees only the workspace, as {ws}; {instead}"
-                    ),
-                ));
+                return Err(error(format!(
+                    "is {given_shown}, an absolute path outside the workspace: the action runs \
+                     in a container that sees only the workspace, as {ws}; {instead}"
+                )));
             }
         }
     } else {
         lexical(path).ok_or_else(|| {
-            InputError::new(
-                input,
-                format!(
-                    "is {given_shown}, which is outside the workspace ({ws}), the only folder \
-                     the action's container sees: put the file in the workspace and write its \
-                     path relative to it"
-                ),
-            )
+            error(format!(
+                "is {given_shown}, which is outside the workspace ({ws}), the only folder the \
+                 action's container sees: put the file in the workspace and write its path \
+                 relative to it"
+            ))
         })?
     };
-    let full = workspace.join(&relative);
-    let outside_through_link = || {
-        InputError::new(
-            input,
-            format!(
-                "is {given_shown}, a symbolic link to a file outside the workspace ({ws}), \
-                 which the action's container cannot see: copy the file into the workspace"
-            ),
-        )
+    let directory = || {
+        error(format!(
+            "is {given_shown}, a directory: name the file in it"
+        ))
     };
+    if relative.as_os_str().is_empty() || given.ends_with(std::path::is_separator) {
+        return Err(directory());
+    }
+    let link_out = || match access {
+        Access::Read => error(format!(
+            "is {given_shown}, a symbolic link to a file outside the workspace ({ws}), which \
+             the action's container cannot see: copy the file into the workspace"
+        )),
+        Access::Write => error(format!(
+            "is {given_shown}, which leads out of the workspace ({ws}) through a symbolic \
+             link: write a path inside it, such as 'out/entities.json'"
+        )),
+    };
+    let full = root.join(&relative);
     let canonical = match full.canonicalize() {
-        Ok(c) => c,
+        Ok(c) if !c.starts_with(&root) => return Err(link_out()),
+        Ok(c) => Some(c),
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            if links_outside(&full, &workspace) {
-                return Err(outside_through_link());
+            if links_outside(&full, &root) {
+                return Err(link_out());
             }
-            return Err(InputError::new(
-                input,
-                format!(
-                    "is {given_shown}, which does not exist in the workspace ({ws}): write the \
-                     path relative to the workspace, and check out the repository or write the \
-                     file in an earlier step of the job"
-                ),
-            ));
+            None
         }
         Err(e) => {
-            return Err(InputError::new(
-                input,
-                format!("is {given_shown}, which cannot be read: {e}"),
-            ))
+            return Err(error(format!(
+                "is {given_shown}, which cannot be {}: {e}",
+                access.done()
+            )))
         }
     };
-    if !canonical.starts_with(&workspace) {
-        return Err(outside_through_link());
+    if let Some(c) = &canonical {
+        if c.is_dir() {
+            return Err(directory());
+        }
+        if let Some(kind) = special_kind(c) {
+            return Err(error(format!(
+                "is {given_shown}, {kind}, not a regular file: a named pipe or a device can \
+                 block the step for ever; {}",
+                access.special_hint()
+            )));
+        }
     }
-    if canonical.is_dir() {
-        return Err(InputError::new(
-            input,
-            format!("is {given_shown}, a directory: name the file in it"),
-        ));
-    }
-    if let Some(kind) = special_kind(&canonical) {
-        return Err(InputError::new(
-            input,
-            format!("is {given_shown}, {kind}, not a regular file: {SPECIAL_HINT}"),
-        ));
-    }
+    let path = match (access, canonical) {
+        (Access::Read, Some(c)) => c,
+        (Access::Read, None) => {
+            return Err(error(format!(
+                "is {given_shown}, which does not exist in the workspace ({ws}): write the \
+                 path relative to the workspace, and check out the repository or write the \
+                 file in an earlier step of the job"
+            )))
+        }
+        // A link inside the workspace is written through, as it is read through.
+        (Access::Write, Some(c)) if is_link(&full) => c,
+        (Access::Write, _) => {
+            // Where it is not there yet, the deepest directory on the way that is must be
+            // inside: a link on the way may lead out.
+            let existing = full
+                .ancestors()
+                .skip(1)
+                .find(|a| a.exists())
+                .and_then(|a| a.canonicalize().ok());
+            if !existing.is_some_and(|dir| dir.starts_with(&root)) {
+                return Err(link_out());
+            }
+            workspace.join(&relative)
+        }
+    };
+    let relative: PathBuf = relative
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
     Ok(WorkspaceFile {
         given: given.to_string(),
-        path: canonical,
+        relative: relative.to_string_lossy().into_owned(),
+        path,
     })
 }
 
-/// What to do about a special file: reading or writing one can block for ever, before the
-/// step could notice its deadline or a cancellation.
-const SPECIAL_HINT: &str = "a named pipe or a device can block the step for ever; write the \
-                            entities to a file first";
+/// Whether `path` is a symbolic link.
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
 
 /// What `path` is when it exists and is neither a regular file nor a directory (a named pipe,
 /// a socket, a device), as words; found without opening it, which could block.
@@ -227,124 +297,5 @@ mod tests {
         assert_eq!(host_relative(host, Some(&repo)).as_deref(), Some("x.json"));
         assert_eq!(host_relative(Path::new("/tmp/x.json"), Some(&repo)), None);
         assert_eq!(host_relative(host, None), None);
-    }
-}
-
-/// The input that names the file GET and SEARCH write.
-const OUTPUT_INPUT: &str = "outputFile";
-
-/// Where GET and SEARCH write their result (`outputFile`): a file inside the workspace,
-/// however it is spelled and wherever the links already in the workspace lead; it need not
-/// exist yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputFile {
-    /// The path relative to the workspace, as later steps (whose working directory is the
-    /// workspace) open it: the `file` output.
-    pub relative: String,
-    /// The path the file is written to.
-    pub path: PathBuf,
-}
-
-/// Checks `value` against the workspace `workspace` (`$GITHUB_WORKSPACE`); `repository`
-/// (`GITHUB_REPOSITORY`) helps say what to write instead of an absolute path of the runner.
-pub(super) fn parse_output_file(
-    value: &str,
-    workspace: Option<&str>,
-    repository: Option<&String>,
-) -> Result<OutputFile, InputError> {
-    let error = |what: String| InputError::new(OUTPUT_INPUT, what);
-    let shown = shown(value);
-    let Some(workspace) = workspace.filter(|w| !w.is_empty()) else {
-        return Err(error(
-            "needs $GITHUB_WORKSPACE, the workspace the file is written in (GitHub's runners \
-             set it)"
-                .into(),
-        ));
-    };
-    let workspace = Path::new(workspace);
-    let given = Path::new(value);
-    if given
-        .components()
-        .any(|c| matches!(c, Component::ParentDir))
-    {
-        return Err(error(format!(
-            "{shown} may leave the workspace: write a path inside it without '..', such as \
-             'out/entities.json'"
-        )));
-    }
-    let relative = if given.is_absolute() {
-        given.strip_prefix(workspace).map_err(|_| {
-            let instead = host_relative(given, repository)
-                .map(|rel| format!("write it relative to the workspace: {}", printable(&rel)))
-                .unwrap_or_else(|| {
-                    "write a path relative to the workspace, such as 'out/entities.json'".into()
-                });
-            error(format!(
-                "{shown} is outside the workspace ({}): {instead}",
-                workspace.display()
-            ))
-        })?
-    } else {
-        given
-    };
-    let relative: PathBuf = relative
-        .components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect();
-    if relative.as_os_str().is_empty() || value.ends_with('/') {
-        return Err(error(format!(
-            "{shown} names a directory: write a file's path, such as 'out/entities.json'"
-        )));
-    }
-    let path = workspace.join(&relative);
-    check_links(&path, workspace, value)?;
-    Ok(OutputFile {
-        relative: relative.to_string_lossy().into_owned(),
-        path,
-    })
-}
-
-/// Refuses a path that a link already in the workspace leads out of it, and an existing link
-/// or directory at the path itself.
-fn check_links(path: &Path, workspace: &Path, value: &str) -> Result<(), InputError> {
-    let error = |what: String| InputError::new(OUTPUT_INPUT, what);
-    let shown = shown(value);
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if meta.file_type().is_symlink() {
-            return Err(error(format!(
-                "{shown} is a symbolic link: write the path of a regular file, or remove the \
-                 link first"
-            )));
-        }
-        if meta.is_dir() {
-            return Err(error(format!(
-                "{shown} is a directory: write a file's path, such as 'out/entities.json'"
-            )));
-        }
-        if let Some(kind) = special_kind(path) {
-            return Err(error(format!(
-                "{shown} is {kind}, not a regular file: a named pipe or a device can block \
-                 the step for ever; write a path where a regular file can be written"
-            )));
-        }
-    }
-    let Ok(root) = workspace.canonicalize() else {
-        return Err(error(format!(
-            "needs the workspace {} to exist",
-            workspace.display()
-        )));
-    };
-    // The deepest directory on the way that exists: where the links (if any) lead.
-    let existing = path
-        .ancestors()
-        .skip(1)
-        .find(|a| a.exists())
-        .and_then(|a| a.canonicalize().ok());
-    match existing {
-        Some(dir) if dir.starts_with(&root) => Ok(()),
-        _ => Err(error(format!(
-            "{shown} leads out of the workspace through a symbolic link: write a path inside \
-             it, such as 'out/entities.json'"
-        ))),
     }
 }

@@ -17,13 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use reqwest::Method;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::Step;
 use crate::inputs::printable;
+use crate::port::routes::{self, Write};
 use crate::port::{PortClient, PortError};
 use entities_file::{EntityReader, FileError, Rejected};
 
@@ -207,11 +207,7 @@ pub const MAX_LIST_OUTPUT_BYTES: usize = 256 * 1024;
 pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
     let mut source = Source::of(step)?;
     let default_blueprint = step.inputs.blueprint.clone();
-    let query: Vec<(String, String)> = super::entity::write_query(step)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    let query = Arc::new(query);
+    let write = Arc::new(super::entity::write_of(step));
     // Set once a batch meets a run that has ended; counts the batches written untied.
     let run_ended = Arc::new((AtomicBool::new(false), AtomicUsize::new(0)));
     let limit = step.inputs.concurrency.max(1);
@@ -262,9 +258,9 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
                 break;
             };
             let client = step.client.clone();
-            let query = query.clone();
+            let write = write.clone();
             let ended = run_ended.clone();
-            in_flight.spawn(async move { send_batch(&client, batch, &query, &ended).await });
+            in_flight.spawn(async move { send_batch(&client, batch, &write, &ended).await });
         }
         let Some(joined) = in_flight.join_next().await else {
             break;
@@ -569,28 +565,22 @@ impl Batcher {
 async fn send_batch(
     client: &PortClient,
     batch: Batch,
-    query: &[(String, String)],
+    write: &Write,
     run_ended: &(AtomicBool, AtomicUsize),
 ) -> BatchResult {
-    let body = json!({
-        "entities": batch.items.iter().map(|i| &i.body).collect::<Vec<_>>(),
-    });
-    let query: Vec<(&str, String)> = query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let answer = super::entity::write_tied_while_open(
-        client,
-        Method::POST,
-        &["blueprints", &batch.blueprint, "entities", "bulk"],
-        &query,
-        Some(&body),
-        &run_ended.0,
-    )
-    .await
-    .map(|(answer, untied)| {
-        if untied {
-            run_ended.1.fetch_add(1, Ordering::Relaxed);
-        }
-        answer
-    });
+    let route = routes::bulk_upsert(
+        &batch.blueprint,
+        write,
+        batch.items.iter().map(|i| &i.body).collect(),
+    );
+    let answer = super::entity::write_tied_while_open(client, route, &run_ended.0)
+        .await
+        .map(|(answer, untied)| {
+            if untied {
+                run_ended.1.fetch_add(1, Ordering::Relaxed);
+            }
+            answer
+        });
     match answer {
         Ok(answer) => map_answer(&batch, &answer),
         Err(e) if e.status() == Some(413) && batch.items.len() > 1 => {
@@ -693,13 +683,8 @@ fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
             status: 500 | 502 | 504,
             ..
         } => (NO_ANSWER.to_string(), text),
-        // "Port API 404 not_found: <message> (<route>, trace id …)" without the code twice.
-        PortError::Api { status, code, .. } => (
-            code.clone(),
-            text.strip_prefix(&format!("Port API {status} {code}: "))
-                .unwrap_or(&text)
-                .to_string(),
-        ),
+        // "<message> (<route>, trace id …)": the code is the entity's `error`.
+        PortError::Api { code, .. } => (code.clone(), e.detail()),
         PortError::Deadline { .. } | PortError::Stopped { sent: false, .. } => {
             (NOT_SENT.to_string(), text)
         }
@@ -718,6 +703,7 @@ fn whole_batch_failed(batch: &Batch, e: &PortError) -> Vec<NotWritten> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn entity(i: usize, bp: Option<&str>, pad: usize) -> Value {
         let mut v = json!({"identifier": format!("e{i}"), "properties": {"pad": "x".repeat(pad)}});
@@ -825,6 +811,30 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(failed[0].index, 1);
         assert_eq!(failed[0].error, "payload_too_large");
+    }
+
+    #[test]
+    fn a_batch_port_refuses_whole_names_ports_code_once_per_entity() {
+        let (items, _) = prepare_all(vec![entity(0, None, 1), entity(1, None, 1)], Some("bp"));
+        let batch = batches(items).remove(0);
+        let e = PortError::Api {
+            status: 403,
+            code: "missing_permissions".into(),
+            message: "no write access".into(),
+            method: "POST".into(),
+            path: "/v1/blueprints/bp/entities/bulk".into(),
+            trace_id: Some("t-1".into()),
+            run_id: None,
+        };
+        let failed = whole_batch_failed(&batch, &e);
+        assert_eq!(failed.len(), 2);
+        for f in failed {
+            assert_eq!(f.error, "missing_permissions");
+            assert_eq!(
+                f.message,
+                "no write access (POST /v1/blueprints/bp/entities/bulk, trace id t-1)"
+            );
+        }
     }
 
     #[test]

@@ -6,63 +6,49 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::Step;
-use crate::inputs::OutputFile;
-use crate::port::{self, PortClient, PortError, Query};
+use crate::inputs::WorkspaceFile;
+use crate::port::routes::{self, Route};
+use crate::port::{self, PortClient, PortError};
 use crate::runner::markdown::{code, link};
 
-/// The query of every entity write: `upsert=true&merge=true`, plus the run and
-/// `create_missing_related_entities` when asked.
-pub(super) fn write_query(step: &Step) -> Vec<(&'static str, String)> {
-    let mut q = vec![
-        ("upsert", "true".to_string()),
-        ("merge", "true".to_string()),
-    ];
-    if let Some(run) = &step.run {
-        q.push(("run_id", run.id.clone()));
+/// How every entity write of the step is made: tied to its run, and creating missing related
+/// entities when asked.
+pub(super) fn write_of(step: &Step) -> routes::Write {
+    routes::Write {
+        run_id: step.run.as_ref().map(|r| r.id.clone()),
+        create_missing_related_entities: step.inputs.create_missing_related_entities,
     }
-    if step.inputs.create_missing_related_entities {
-        q.push(("create_missing_related_entities", "true".to_string()));
-    }
-    q
 }
 
-/// Sends an entity write whose `query` may tie it to the step's run (`run_id`). When Port
-/// refuses it because that run has already ended (`run_exhausted`: a re-run of the job finds
-/// the run of its first attempt), the same write is sent again without `run_id`: the entity
-/// is the job's real work, and only the tie cannot be had. That second request is safe even
+/// Sends an entity write that may be tied to the step's run (`run_id`). When Port refuses it
+/// because that run has already ended (`run_exhausted`: a re-run of the job finds the run of
+/// its first attempt), the same write is sent again without `run_id`: the entity is the job's
+/// real work, and only the tie cannot be had. That second request is declared safe here even
 /// for an upsert without `identifier`, whose copies are otherwise never sent (a copy whose
 /// answer was lost may have created an entity): Port refused the first before writing
-/// anything, so the second is the only one that can take effect. Once a write has met an
-/// ended run (`ended` is set), the writes after it go untied at once.
+/// anything, so the second is the only one that can take effect. Its own retries keep the
+/// write's rule. Once a write has met an ended run (`ended` is set), the writes after it go
+/// untied at once.
 ///
 /// Returns Port's answer and whether the write went untied.
 pub(super) async fn write_tied_while_open(
     client: &PortClient,
-    method: Method,
-    segments: &[&str],
-    query: &Query<'_>,
-    body: Option<&Value>,
+    route: Route,
     ended: &AtomicBool,
 ) -> Result<(Value, bool), PortError> {
-    let tied = query.iter().any(|(k, _)| *k == "run_id");
+    let tied = route.is_tied();
     if !tied || !ended.load(Ordering::Relaxed) {
-        match client.call(method.clone(), segments, query, body).await {
+        match client.call(&route).await {
             Err(e) if tied && e.code() == Some("run_exhausted") => {
                 ended.store(true, Ordering::Relaxed)
             }
             answer => return answer.map(|a| (a, false)),
         }
     }
-    let untied: Vec<(&str, String)> = query
-        .iter()
-        .filter(|(k, _)| *k != "run_id")
-        .cloned()
-        .collect();
-    let answer = client.call(method, segments, &untied, body).await?;
+    let answer = client.call(&route.untied()).await?;
     Ok((answer, true))
 }
 
@@ -105,19 +91,12 @@ pub async fn upsert(step: &mut Step) -> anyhow::Result<()> {
     if let Some(r) = &inputs.relations {
         body.insert("relations".into(), Value::Object(r.clone()));
     }
-    let query = write_query(step);
+    let route = routes::upsert_entity(&blueprint, &write_of(step), Value::Object(body));
     // Without `identifier` this write is never repeated, except here: refused because the run
     // has ended, Port wrote nothing, and it is sent again untied (see the function).
-    let (answer, untied) = write_tied_while_open(
-        &step.client,
-        Method::POST,
-        &["blueprints", &blueprint, "entities"],
-        &query,
-        Some(&Value::Object(body)),
-        &AtomicBool::new(false),
-    )
-    .await
-    .with_context(|| format!("cannot upsert the entity in blueprint '{blueprint}'"))?;
+    let (answer, untied) = write_tied_while_open(&step.client, route, &AtomicBool::new(false))
+        .await
+        .with_context(|| format!("cannot upsert the entity in blueprint '{blueprint}'"))?;
     if untied {
         super::run::run_ended(
             step,
@@ -161,14 +140,6 @@ fn blueprint_and_identifier(step: &Step, op: &str) -> anyhow::Result<(String, St
     Ok((bp, id))
 }
 
-fn include_query(step: &Step) -> Vec<(&'static str, String)> {
-    step.inputs
-        .include
-        .iter()
-        .map(|i| ("include", i.clone()))
-        .collect()
-}
-
 /// GET: `GET /v1/blueprints/{bp}/entities/{id}` → outputs `entity` and `identifier`, and
 /// with `outputFile`, the entity in that file and output `file`.
 pub async fn get(step: &mut Step) -> anyhow::Result<()> {
@@ -176,12 +147,7 @@ pub async fn get(step: &mut Step) -> anyhow::Result<()> {
     let mut result = ResultWriter::create(step.inputs.output_file.as_ref())?;
     let answer = step
         .client
-        .call(
-            Method::GET,
-            &["blueprints", &bp, "entities", &id],
-            &include_query(step),
-            None,
-        )
+        .call(&routes::get_entity(&bp, &id, &step.inputs.include))
         .await
         .with_context(|| format!("cannot get entity '{id}' of blueprint '{bp}'"))?;
     let entity = answer
@@ -227,12 +193,7 @@ pub async fn search(step: &mut Step) -> anyhow::Result<()> {
             let query = old_route_query(step.inputs.blueprint.as_deref(), query)?;
             let answer = step
                 .client
-                .call(
-                    Method::POST,
-                    &["entities", "search"],
-                    &include_query(step),
-                    Some(&query),
-                )
+                .call(&routes::search_entities(&step.inputs.include, query))
                 .await
                 .context("cannot search entities")?;
             let entities = answer
@@ -306,12 +267,7 @@ async fn search_pages(
         }
         let answer = step
             .client
-            .call(
-                Method::POST,
-                &["blueprints", blueprint, "entities", "search"],
-                &[],
-                Some(&Value::Object(body)),
-            )
+            .call(&routes::search_blueprint(blueprint, Value::Object(body)))
             .await
             .with_context(|| {
                 format!(
@@ -447,7 +403,7 @@ struct ResultWriter {
 struct PartFile {
     writer: std::io::BufWriter<std::fs::File>,
     part: PathBuf,
-    target: OutputFile,
+    target: WorkspaceFile,
     done: bool,
 }
 
@@ -461,7 +417,7 @@ impl Drop for PartFile {
 
 impl ResultWriter {
     /// Creates the file (and its directories) before anything is asked of Port.
-    fn create(target: Option<&OutputFile>) -> anyhow::Result<ResultWriter> {
+    fn create(target: Option<&WorkspaceFile>) -> anyhow::Result<ResultWriter> {
         let file = target
             .map(|t| {
                 let cannot = || format!("cannot write input 'outputFile' {:?}", t.relative);
@@ -594,23 +550,15 @@ pub(super) fn shown_size(bytes: usize) -> String {
 /// DELETE: `DELETE /v1/blueprints/{bp}/entities/{id}` → output `ok`.
 pub async fn delete(step: &mut Step) -> anyhow::Result<()> {
     let (bp, id) = blueprint_and_identifier(step, "DELETE")?;
-    let mut query = vec![(
-        "delete_dependents",
-        step.inputs.delete_dependents.to_string(),
-    )];
-    if let Some(run) = &step.run {
-        query.push(("run_id", run.id.clone()));
-    }
-    let (_, untied) = write_tied_while_open(
-        &step.client,
-        Method::DELETE,
-        &["blueprints", &bp, "entities", &id],
-        &query,
-        None,
-        &AtomicBool::new(false),
-    )
-    .await
-    .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
+    let route = routes::delete_entity(
+        &bp,
+        &id,
+        step.inputs.delete_dependents,
+        step.run.as_ref().map(|r| r.id.as_str()),
+    );
+    let (_, untied) = write_tied_while_open(&step.client, route, &AtomicBool::new(false))
+        .await
+        .with_context(|| format!("cannot delete entity '{id}' of blueprint '{bp}'"))?;
     if untied {
         super::run::run_ended(
             step,

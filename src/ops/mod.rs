@@ -358,6 +358,7 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
             step.output("runUrl", &url);
         }
     }
+    let mut report = run::Report::of_inputs(&step.inputs);
     let result = match step.inputs.operation {
         Operation::Upsert => entity::upsert(step).await,
         Operation::Get => entity::get(step).await,
@@ -370,11 +371,11 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
         Operation::Track => match step.stage {
             Some(track::Stage::End) => {
                 if let Some(saved) = step.saved.clone() {
-                    track::end(step, &saved);
+                    report = track::end(step, &saved);
                 }
                 Ok(())
             }
-            _ => track::start(step).await,
+            _ => track::start(step).map(|r| report = r),
         },
     };
     let result = result.map_err(|e| explain_run_error(e, step.run.as_ref()));
@@ -384,7 +385,7 @@ async fn execute(step: &mut Step) -> anyhow::Result<()> {
         return result;
     }
     // Every operation reports to its run: the log line, and the status when one is given.
-    let reported = run::report(step, result.as_ref().err())
+    let reported = run::report(step, &report, result.as_ref().err())
         .await
         .map_err(|e| explain_run_error(e, step.run.as_ref()));
     run::warn_if_run_ended(step);
@@ -405,9 +406,7 @@ fn explain_run_error(e: anyhow::Error, run: Option<&ResolvedRun>) -> anyhow::Err
              while it is in progress",
             run.id, run.source
         ),
-        port::PortError::Api { code, message, .. }
-            if code == "not_found" && message.contains(&run.id) =>
-        {
+        e if e.missing_run() == Some(run.id.as_str()) => {
             format!(
                 "Port has no run {} (from {}); give the right one as the 'runId' input",
                 run.id, run.source

@@ -5,12 +5,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::{ResolvedRun, Step};
 use crate::inputs::{self, Operation, Status};
-use crate::port::{self, humantime, PortError};
+use crate::port::{self, humantime, routes, PortError};
 use crate::runner::markdown::{code, link, text};
 
 /// Run statuses in which a run is still open.
@@ -42,43 +41,85 @@ pub(super) fn lookup_unit(env: &crate::Env) -> Duration {
         .map_or(Duration::from_secs(1), Duration::from_millis)
 }
 
-/// Reports the step to its run, if it has one: the `logMessage` input as a log line, and the
-/// run's changes (status, label, summary, links). `failure` is the error of the operation that
-/// ran before; with a `status` input the run is then finished as `FAILURE` with that error as
-/// its summary, so it does not stay `IN_PROGRESS` because the step died.
+/// What a step sends to its run: a log line, and the run's changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The line posted to the run's log.
+    pub log_line: Option<String>,
+    /// The status the run finishes with.
+    pub status: Option<Status>,
+    /// The run's label; the status's own when none is given.
+    pub label: Option<String>,
+    /// The run's summary; a generated one when a status is sent without one.
+    pub summary: Option<String>,
+    /// Links added to the run's.
+    pub links: Vec<String>,
+    /// Whether this job's URL is added to the links when the run is updated.
+    pub job_link: bool,
+    /// Whether the run is updated even when nothing else changes it (`track`: for the job's
+    /// link).
+    pub always_update: bool,
+    /// The run's `externalRunId`.
+    pub external_run_id: Option<String>,
+}
+
+impl Report {
+    /// What the inputs of a step ask to send: `logMessage`, `status`, `statusLabel`,
+    /// `summary`, `link`, `addJobLink` and `externalRunId`.
+    pub fn of_inputs(inputs: &inputs::Inputs) -> Report {
+        Report {
+            log_line: inputs.log_message.clone(),
+            status: inputs.status,
+            label: inputs.status_label.clone(),
+            summary: inputs.summary.clone(),
+            links: inputs.link.clone(),
+            job_link: inputs.add_job_link,
+            always_update: false,
+            external_run_id: inputs.external_run_id.clone(),
+        }
+    }
+}
+
+/// Sends `report` to the step's run, if it has one: the log line, and the run's changes
+/// (status, label, summary, links). `failure` is the error of the operation that ran before;
+/// with a status to send the run is then finished as `FAILURE` with that error as its
+/// summary, so it does not stay `IN_PROGRESS` because the step died.
 ///
 /// The status does not depend on the log line: a log line Port refused is reported after the
 /// run is updated, as a warning when a status was written (finishing the run was the step's
 /// job) and as the step's error otherwise.
-pub async fn report(step: &mut Step, failure: Option<&anyhow::Error>) -> anyhow::Result<()> {
+pub async fn report(
+    step: &mut Step,
+    report: &Report,
+    failure: Option<&anyhow::Error>,
+) -> anyhow::Result<()> {
     let Some(run) = step.run.clone() else {
         warn_unused_run_inputs(step);
         return Ok(());
     };
     let mut log_error = None;
     if failure.is_none() {
-        if let Some(message) = step.inputs.log_message.clone() {
-            log_error = post_log(step, &run.id, &message).await.err();
+        if let Some(message) = &report.log_line {
+            log_error = post_log(step, &run.id, message).await.err();
         }
     }
-    let inputs = &step.inputs;
-    let (status, summary) = match (failure, inputs.status) {
+    let (status, summary) = match (failure, report.status) {
         (Some(e), Some(_)) => (
             Some(Status::Failure),
             Some(step.console.redact(&format!("{e:#}"))),
         ),
         (Some(_), None) => return log_error.map_or(Ok(()), Err),
-        (None, status) => (status, inputs.summary.clone()),
+        (None, status) => (status, report.summary.clone()),
     };
     // `track` always adds the job's URL; a plain step changes the run only when asked.
     let changes_run = status.is_some()
-        || inputs.operation == Operation::Track
-        || inputs.status_label.is_some()
+        || report.always_update
+        || report.label.is_some()
         || summary.is_some()
-        || !inputs.link.is_empty()
-        || inputs.external_run_id.is_some();
+        || !report.links.is_empty()
+        || report.external_run_id.is_some();
     let updated = if changes_run {
-        update_run(step, &run.id, status, summary).await
+        update_run(step, &run.id, report, status, summary).await
     } else {
         Ok(())
     };
@@ -117,10 +158,7 @@ pub(super) fn should_look_up_run(step: &Step) -> bool {
 /// look-up is a warning, and the step goes on without a run.
 pub(super) async fn find_by_external_run_id(step: &mut Step) -> Option<ResolvedRun> {
     let external = step.job.external_run_id()?;
-    let query = [
-        ("external_run_id", external.clone()),
-        ("version", "v2".to_string()),
-    ];
+    let route = routes::runs_by_external_id(&external);
     let started = Instant::now();
     let last_ask = step
         .deadlines
@@ -131,10 +169,7 @@ pub(super) async fn find_by_external_run_id(step: &mut Step) -> Option<ResolvedR
     let mut asked = 0;
     loop {
         asked += 1;
-        let answer = step
-            .client
-            .call(Method::GET, &["actions", "runs"], &query, None)
-            .await;
+        let answer = step.client.call(&route).await;
         let runs = match answer {
             Ok(answer) => answer
                 .get("runs")
@@ -228,17 +263,7 @@ fn warn_unused_run_inputs(step: &Step) {
 /// `POST /v1/actions/runs/{id}/logs`. A run that has already ended refuses logs: that is said
 /// in the step's warning about the ended run, and is not a failure of the step.
 async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Result<()> {
-    let body = json!({ "message": message });
-    match step
-        .client
-        .call(
-            Method::POST,
-            &["actions", "runs", run_id, "logs"],
-            &[],
-            Some(&body),
-        )
-        .await
-    {
+    match step.client.call(&routes::post_log(run_id, message)).await {
         Ok(_) => {
             step.output("logMessage", message);
             step.note(format!("Log line posted to run {}", run_link(step, run_id)));
@@ -265,16 +290,16 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
 async fn update_run(
     step: &mut Step,
     run_id: &str,
+    report: &Report,
     status: Option<Status>,
     summary: Option<String>,
 ) -> anyhow::Result<()> {
-    let inputs = &step.inputs;
-    let job_url = if inputs.add_job_link {
-        step.job.job_url(inputs.job_id.as_deref())
+    let job_url = if report.job_link {
+        step.job.job_url(step.inputs.job_id.as_deref())
     } else {
         None
     };
-    let mut wanted: Vec<String> = inputs.link.clone();
+    let mut wanted: Vec<String> = report.links.clone();
     wanted.extend(job_url);
     let current = if wanted.is_empty() && status.is_none() {
         None
@@ -285,9 +310,8 @@ async fn update_run(
         .as_ref()
         .filter(|_| !wanted.is_empty())
         .map(|run| union_links(run.get("link"), &wanted));
-    let label = step
-        .inputs
-        .status_label
+    let label = report
+        .label
         .clone()
         .or_else(|| status.and_then(Status::default_label).map(str::to_string));
     let summary = summary.or_else(|| status.map(|s| generated_summary(step, s)));
@@ -311,7 +335,7 @@ async fn update_run(
     if let Some(l) = &links {
         body.insert("link".into(), json!(l));
     }
-    if let Some(e) = &step.inputs.external_run_id {
+    if let Some(e) = &report.external_run_id {
         body.insert("externalRunId".into(), json!(e));
     }
     if body.is_empty() {
@@ -320,10 +344,7 @@ async fn update_run(
     step.client
         .call_until(
             step.deadlines.end,
-            Method::PATCH,
-            &["actions", "runs", run_id],
-            &[],
-            Some(&Value::Object(body)),
+            &routes::patch_run(run_id, Value::Object(body)),
         )
         .await
         .map_err(explain_patch_error)
@@ -503,16 +524,9 @@ fn explain_patch_error(e: PortError) -> anyhow::Error {
 
 /// `GET /v1/actions/runs/{id}?version=v2`: the run object, read by `deadline`.
 async fn get_run(step: &Step, run_id: &str, deadline: Instant) -> Result<Value, PortError> {
-    let path = ["actions", "runs", run_id];
     let answer = step
         .client
-        .call_until(
-            deadline,
-            Method::GET,
-            &path,
-            &[("version", "v2".into())],
-            None,
-        )
+        .call_until(deadline, &routes::get_run(run_id))
         .await?;
     answer.get("run").cloned().ok_or_else(|| PortError::Decode {
         status: 200,
@@ -585,12 +599,7 @@ pub async fn create_run(step: &mut Step) -> anyhow::Result<()> {
     }
     let answer = step
         .client
-        .call(
-            Method::POST,
-            &["actions", &action, "runs"],
-            &[],
-            Some(&Value::Object(body)),
-        )
+        .call(&routes::create_run(&action, Value::Object(body)))
         .await
         .with_context(|| format!("cannot create a run of Port action '{action}'"))?;
     let new_id = answer

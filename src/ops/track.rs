@@ -10,6 +10,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::run::Report;
 use super::{ResolvedRun, Step};
 use crate::inputs::{self, Finish, InputError, Inputs, Status};
 use crate::port::humantime;
@@ -228,9 +229,10 @@ fn attempt(step: &Step) -> &str {
     step.job.run_attempt.as_deref().unwrap_or("1")
 }
 
-/// The main stage: save the run for the post stage, then report the start. The state is
-/// written first, so that the end of the job is reported even if the start could not be.
-pub async fn start(step: &mut Step) -> anyhow::Result<()> {
+/// The main stage: save the run for the post stage, and say what to report of the start (a
+/// log line, and the job's link). The state is written first, so that the end of the job is
+/// reported even if the start could not be.
+pub fn start(step: &mut Step) -> anyhow::Result<Report> {
     let Some(run) = step.run.clone() else {
         step.note("No Port run to track");
         anyhow::bail!(
@@ -240,17 +242,29 @@ pub async fn start(step: &mut Step) -> anyhow::Result<()> {
         );
     };
     save_state(step, &run)?;
-    step.inputs.log_message = Some(format!(
-        "GitHub Actions {} started (attempt {})",
-        job_name(step),
-        attempt(step)
-    ));
-    step.inputs.add_job_link = true;
+    let report = Report {
+        log_line: Some(format!(
+            "GitHub Actions {} started (attempt {})",
+            job_name(step),
+            attempt(step)
+        )),
+        ..tracking(step)
+    };
     step.note(format!(
         "Tracking this job in Port run {}",
         super::run::run_link(step, &run.id)
     ));
-    Ok(())
+    Ok(report)
+}
+
+/// What both stages send beyond what they set themselves: the inputs' report, with this job's
+/// link added to the run every time.
+fn tracking(step: &Step) -> Report {
+    Report {
+        job_link: true,
+        always_update: true,
+        ..Report::of_inputs(&step.inputs)
+    }
 }
 
 /// Appends the run to `$GITHUB_STATE`. Never a secret: the post stage gets the credentials
@@ -279,8 +293,8 @@ fn save_state(step: &Step, run: &ResolvedRun) -> anyhow::Result<()> {
 /// The post stage: the job's status becomes the run's, labelled with the outcome ("Succeeded",
 /// "Failed", "Cancelled") and with a generated summary and a last log line. A job that does
 /// not finish the run (`finish: false`, or a leg of a matrix) posts its line and a label saying
-/// how it ended.
-pub fn end(step: &mut Step, saved: &Saved) {
+/// how it ended. Returns what to report.
+pub fn end(step: &mut Step, saved: &Saved) -> Report {
     let took = saved
         .started_at
         .map(|t| Duration::from_secs(now_secs().saturating_sub(t)));
@@ -294,14 +308,16 @@ pub fn end(step: &mut Step, saved: &Saved) {
     let took_text = took
         .map(|d| format!(" after {}", humantime(d)))
         .unwrap_or_default();
-    step.inputs.log_message = Some(format!(
-        "GitHub Actions {} {outcome}{took_text} (attempt {})",
-        job_name(step),
-        attempt(step)
-    ));
-    step.inputs.add_job_link = true;
+    let mut report = Report {
+        log_line: Some(format!(
+            "GitHub Actions {} {outcome}{took_text} (attempt {})",
+            job_name(step),
+            attempt(step)
+        )),
+        ..tracking(step)
+    };
     if !finishes_run(step) {
-        step.inputs.status_label = Some(ended_job_label(step, status));
+        report.label = Some(ended_job_label(step, status));
         if step.inputs.finish == Finish::Auto {
             let message = format!(
                 "This job is one leg of a matrix ({}): its end does not finish the run, as \
@@ -313,19 +329,19 @@ pub fn end(step: &mut Step, saved: &Saved) {
             step.console.info(&message);
             step.note(crate::runner::markdown::text(&step.console, &message));
         }
-        return;
+        return report;
     }
     let Some(status) = status else {
-        step.inputs.status_label = Some(ended_job_label(step, None));
+        report.label = Some(ended_job_label(step, None));
         step.console.warning(
             Some("Job status unknown"),
             "input 'jobStatus' is empty, so the run was not finished; Port's GitHub \
              integration finishes it when the workflow ends",
         );
-        return;
+        return report;
     };
-    step.inputs.status_label = Some(finished_label(status).to_string());
-    step.inputs.status = Some(status);
+    report.label = Some(finished_label(status).to_string());
+    report.status = Some(status);
     let mut summary = format!("GitHub Actions {}", job_name(step));
     if let Some(repo) = &step.job.repository {
         summary.push_str(&format!(" in {repo}"));
@@ -334,7 +350,8 @@ pub fn end(step: &mut Step, saved: &Saved) {
     if let Some(run) = &step.job.run_id {
         summary.push_str(&format!(" (run {run}, attempt {})", attempt(step)));
     }
-    step.inputs.summary = Some(summary);
+    report.summary = Some(summary);
+    report
 }
 
 #[cfg(test)]

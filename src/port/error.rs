@@ -7,7 +7,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PortError {
     /// Port answered with an error status.
-    #[error("Port API {status} {code}: {message} ({method} {path}{})", trace_suffix(.trace_id))]
+    #[error("Port API {status} {code}: {}", self.detail())]
     Api {
         status: u16,
         /// Port's error code, e.g. `not_found`, `run_exhausted`.
@@ -16,6 +16,8 @@ pub enum PortError {
         method: String,
         path: String,
         trace_id: Option<String>,
+        /// The run the request named: in its path, or tied to it by `run_id`.
+        run_id: Option<String>,
     },
     /// No answer: connection refused or reset, TLS failure, timeout.
     #[error("cannot reach Port: {method} {url}: {detail}")]
@@ -102,6 +104,46 @@ impl PortError {
             PortError::Api { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// What went wrong without the status and code an API error starts with: Port's message,
+    /// the route and the trace id (`Run with id "r_x" not found (GET /v1/actions/runs/r_x,
+    /// trace id abc)`); any other error whole.
+    pub fn detail(&self) -> String {
+        match self {
+            PortError::Api {
+                message,
+                method,
+                path,
+                trace_id,
+                ..
+            } => format!("{message} ({method} {path}{})", trace_suffix(trace_id)),
+            other => other.to_string(),
+        }
+    }
+
+    /// The run Port says it does not have: the run a request named, when Port answered it
+    /// 404 `not_found` with a message naming that run. Port answers an entity write tied to a
+    /// run with the same 404 whether the run or the blueprint is missing: only its message
+    /// tells which.
+    pub fn missing_run(&self) -> Option<&str> {
+        match self {
+            PortError::Api {
+                code,
+                message,
+                run_id: Some(run),
+                ..
+            } if code == "not_found" && message.contains(run.as_str()) => Some(run),
+            _ => None,
+        }
+    }
+
+    /// The error of a request that named `run` (see [`PortError::missing_run`]).
+    pub(crate) fn naming_run(mut self, run: Option<&str>) -> PortError {
+        if let PortError::Api { run_id, .. } = &mut self {
+            *run_id = run.map(str::to_string);
+        }
+        self
     }
 
     /// The HTTP status for an API error.
@@ -198,11 +240,43 @@ mod tests {
             method: "GET".into(),
             path: "/v1/actions/runs/r_x".into(),
             trace_id: Some("abc123".into()),
+            run_id: Some("r_x".into()),
         };
         assert_eq!(
             e.to_string(),
             "Port API 404 not_found: Run with id \"r_x\" not found (GET /v1/actions/runs/r_x, trace id abc123)"
         );
+        assert_eq!(
+            e.detail(),
+            "Run with id \"r_x\" not found (GET /v1/actions/runs/r_x, trace id abc123)"
+        );
+        assert_eq!(e.missing_run(), Some("r_x"));
+    }
+
+    #[test]
+    fn a_missing_run_is_one_the_request_named_and_ports_404_names() {
+        let not_found = |message: &str, run_id: Option<&str>| PortError::Api {
+            status: 404,
+            code: "not_found".into(),
+            message: message.into(),
+            method: "POST".into(),
+            path: "/v1/blueprints/service/entities".into(),
+            trace_id: None,
+            run_id: run_id.map(str::to_string),
+        };
+        let run_missing = "Run with id \"r_1\" not found";
+        assert_eq!(
+            not_found(run_missing, Some("r_1")).missing_run(),
+            Some("r_1")
+        );
+        // The same 404 to a write tied to a run, about its blueprint.
+        let blueprint_missing = "Blueprint with identifier \"service\" not found";
+        assert_eq!(
+            not_found(blueprint_missing, Some("r_1")).missing_run(),
+            None
+        );
+        // A request that named no run.
+        assert_eq!(not_found(run_missing, None).missing_run(), None);
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn an_output_file_that_is_a_named_pipe_is_refused_at_once() {
     assert_eq!(
         out.errors(),
         [
-            "::error title=port-action failed::input 'outputFile' 'entity.json' is a named \
+            "::error title=port-action failed::input 'outputFile' is 'entity.json', a named \
              pipe (FIFO), not a regular file: a named pipe or a device can block the step for \
              ever; write a path where a regular file can be written"
         ],

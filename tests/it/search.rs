@@ -346,18 +346,15 @@ fn output_file_outside_the_workspace_is_refused_before_anything_is_sent() {
     )
     .unwrap();
     let cases = [
+        ("../x.json", "which is outside the workspace"),
+        ("out/../../x.json", "which is outside the workspace"),
         (
-            "../x.json",
-            "may leave the workspace: write a path inside it without '..'",
+            &*outside.to_string_lossy(),
+            "an absolute path outside the workspace",
         ),
-        ("out/../../x.json", "may leave the workspace"),
-        (&*outside.to_string_lossy(), "is outside the workspace"),
-        (
-            "away/x.json",
-            "leads out of the workspace through a symbolic link",
-        ),
-        ("linked.json", "is a symbolic link"),
-        ("out/", "names a directory"),
+        ("away/x.json", "which leads out of the workspace"),
+        ("linked.json", "which leads out of the workspace"),
+        ("out/", "a directory"),
     ];
     for (path, why) in cases {
         let out = search(&port)
@@ -365,8 +362,7 @@ fn output_file_outside_the_workspace_is_refused_before_anything_is_sent() {
             .input("blueprint", "service")
             .input("outputFile", path)
             .run();
-        out.assert_failure(&format!("input 'outputFile' '{path}'"));
-        out.assert_failure(why);
+        out.assert_failure(&format!("input 'outputFile' is '{path}', {why}"));
         assert!(port.requests().is_empty(), "{path}: {:?}", port.requests());
     }
     // No workspace to write in.
