@@ -7,7 +7,8 @@ port-action: connects GitHub workflows to Port (getport.io)
 Usage:
   port-action               one step of the action: the operation named by INPUT_OPERATION
   port-action track         the start of the track action
-  port-action-post track    the end of the track action (its post step)
+  port-action-post track    the end of the track action (its post step), as the image names it
+  port-action track --post  the same, as the native launcher starts it
   port-action --help        this text
   port-action --version     the version
 
