@@ -552,3 +552,85 @@ fn the_upsert_workflow_sends_the_file_to_the_base_url_it_is_given() {
     );
     assert_spec_clean(&port);
 }
+
+#[test]
+fn a_list_too_long_for_an_output_reaches_the_caller_as_an_artifact() {
+    let port = StandIn::start();
+    let workspace = tempfile::tempdir().unwrap();
+    // 5,000 entities without a blueprint: each fails before anything is sent, and the failed
+    // list is far over the 256 KiB an output carries.
+    let mut text = String::new();
+    for i in 0..5_000 {
+        text.push_str(&format!("{{\"identifier\": \"svc-{i:05}\"}}\n"));
+    }
+    std::fs::write(workspace.path().join("entities.ndjson"), text).unwrap();
+    let workflow = reusable("upsert-entities.yml");
+    let url = port.url();
+    let inputs = given_inputs(&workflow, &[("file", "entities.ndjson"), ("baseUrl", &url)]);
+    assert_eq!(inputs["lists_artifact"], "port-entities-lists");
+    let job = only_job(&workflow);
+    let out = run_action(
+        &port,
+        job,
+        &inputs,
+        &BTreeMap::new(),
+        Some(workspace.path()),
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.output("failed"), None, "left out of the output");
+    let failed_file = out.output("failedFile").expect("failedFile").to_string();
+    let steps = BTreeMap::from([("port".to_string(), out.outputs.clone())]);
+
+    // The upload step runs after a failed upsert, and uploads exactly the files written.
+    let upload = job["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+        })
+        .expect("an upload step");
+    let condition = upload["if"].as_str().unwrap();
+    assert!(condition.contains("always()"), "{condition}");
+    for output in ["identifiersFile", "failedFile"] {
+        assert!(
+            condition.contains(&format!("steps.port.outputs.{output} != ''")),
+            "{condition}"
+        );
+    }
+    let with = &upload["with"];
+    assert_eq!(
+        evaluate(with["name"].as_str().unwrap(), &inputs, &steps),
+        "port-entities-lists"
+    );
+    // `.port-action` is a hidden folder, which upload-artifact leaves out unless told.
+    assert_eq!(with["include-hidden-files"].as_bool(), Some(true));
+    assert_eq!(with["if-no-files-found"].as_str(), Some("error"));
+    let paths: Vec<String> = evaluate(with["path"].as_str().unwrap(), &inputs, &steps)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(paths, [failed_file.clone()]);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(workspace.path().join(&failed_file)).unwrap())
+            .unwrap();
+    assert_eq!(written.as_array().unwrap().len(), 5_000);
+
+    // The job and the workflow name the file.
+    assert_eq!(
+        job["outputs"]["failed_file"].as_str(),
+        Some("${{ steps.port.outputs.failedFile }}")
+    );
+    assert_eq!(
+        workflow["on"]["workflow_call"]["outputs"]["failed_file"]["value"].as_str(),
+        Some("${{ jobs.upsert.outputs.failed_file }}")
+    );
+    assert_eq!(
+        workflow["on"]["workflow_call"]["outputs"]["identifiers_file"]["value"].as_str(),
+        Some("${{ jobs.upsert.outputs.identifiers_file }}")
+    );
+}
