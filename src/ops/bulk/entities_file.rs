@@ -12,6 +12,7 @@ use std::io::BufRead;
 
 use serde_json::Value;
 
+use super::Element;
 use crate::inputs::entity_problem;
 
 /// The most text one element may take; the bytes of a longer one are skipped, not kept. An
@@ -20,17 +21,6 @@ use crate::inputs::entity_problem;
 pub const MAX_ELEMENT_BYTES: usize = 4 * 1024 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// One element of the file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Element {
-    /// Its position in the file, from 0, counting every element read (bad ones too).
-    pub index: usize,
-    /// The line it starts on, from 1.
-    pub line: usize,
-    /// The entity, or why it cannot be one.
-    pub value: Result<Value, Rejected>,
-}
 
 /// Why an element is not an entity: an error code for the `failed` output, and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +179,11 @@ impl<R: BufRead> EntityReader<R> {
             } else {
                 parse(&self.text, 1, true)
             };
-            return Ok(Some(Element { index, line, value }));
+            return Ok(Some(Element {
+                index,
+                line: Some(line),
+                value,
+            }));
         }
     }
 
@@ -226,7 +220,7 @@ impl<R: BufRead> EntityReader<R> {
             };
             return Ok(Some(Element {
                 index,
-                line: piece.line,
+                line: Some(piece.line),
                 value,
             }));
         }
@@ -481,14 +475,15 @@ mod tests {
     fn ok(index: usize, line: usize, value: Value) -> Element {
         Element {
             index,
-            line,
+            line: Some(line),
             value: Ok(value),
         }
     }
 
     fn rejected(e: &Element) -> (usize, usize, &'static str, &str) {
         let r = e.value.as_ref().expect_err("rejected");
-        (e.index, e.line, r.error, r.message.as_str())
+        let line = e.line.expect("an element of a file has a line");
+        (e.index, line, r.error, r.message.as_str())
     }
 
     #[test]
