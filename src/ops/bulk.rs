@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -25,7 +26,7 @@ use super::Step;
 use crate::inputs::printable;
 use crate::port::routes::{self, Write};
 use crate::port::{PortClient, PortError};
-use entities_file::{EntityReader, FileError, Rejected};
+use entities_file::{FileElements, FileError, Rejected};
 
 /// Port's limit of entities per bulk request.
 pub const MAX_BATCH_ENTITIES: usize = 20;
@@ -128,7 +129,7 @@ enum Source {
     /// `entitiesFile`, read as the batches go out.
     File {
         given: String,
-        reader: EntityReader<BufReader<File>>,
+        elements: FileElements,
     },
 }
 
@@ -141,9 +142,11 @@ impl Source {
                     printable(&file.given)
                 )
             })?;
+            let elements = FileElements::start(BufReader::with_capacity(64 * 1024, opened))
+                .context("cannot start reading input 'entitiesFile'")?;
             return Ok(Source::File {
                 given: file.given.clone(),
-                reader: EntityReader::new(BufReader::with_capacity(64 * 1024, opened)),
+                elements,
             });
         }
         // Taken, not copied: a thousand entities are the largest thing a step holds.
@@ -159,31 +162,32 @@ impl Source {
     /// nothing more can be sent (the step was cancelled, or its work deadline passed), so that
     /// the outputs and summary are written at once. The `entities` input, small and already
     /// in memory, is gone through to its end, each entity listed.
-    fn cut_short(&self, step: &Step) -> Option<Unread> {
-        let Source::File { reader, .. } = self else {
+    fn cut_short(&mut self, step: &Step) -> Option<Unread> {
+        let Source::File { elements, .. } = self else {
             return None;
         };
         let why = match step.stop.reason() {
             Some(why) => format!("the step was cancelled ({why})"),
-            None if std::time::Instant::now() >= step.deadlines.work => {
+            None if Instant::now() >= step.deadlines.work => {
                 "the step's deadline had passed (input 'timeout')".to_string()
             }
             None => return None,
         };
+        elements.stop();
         Some(Unread {
-            line: reader.line(),
+            line: elements.line(),
             why,
         })
     }
 
-    fn next(&mut self) -> Result<Option<Element>, FileError> {
+    async fn next(&mut self) -> Result<Option<Element>, FileError> {
         match self {
             Source::Input(entities) => Ok(entities.next().map(|(index, value)| Element {
                 index,
                 line: None,
                 value: Ok(value),
             })),
-            Source::File { reader, .. } => reader.next_element(),
+            Source::File { elements, .. } => elements.next().await,
         }
     }
 }
@@ -237,7 +241,15 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
                     batcher.close(&mut ready);
                     break;
                 }
-                match source.next() {
+                // The file is read on its own thread: waiting for it, the requests in flight
+                // run, and a cancellation or the deadline is seen at once.
+                let next = tokio::select! {
+                    biased;
+                    next = source.next() => next,
+                    () = step.stop.stopped() => continue,
+                    () = tokio::time::sleep_until(step.deadlines.work.into()) => continue,
+                };
+                match next {
                     Ok(Some(element)) => {
                         total += 1;
                         match check_element(element, default_blueprint.as_deref()) {
