@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -25,7 +26,7 @@ use super::Step;
 use crate::inputs::printable;
 use crate::port::routes::{self, Write};
 use crate::port::{PortClient, PortError};
-use entities_file::{EntityReader, FileError, Rejected};
+use entities_file::{FileElements, FileError, Rejected};
 
 /// Port's limit of entities per bulk request.
 pub const MAX_BATCH_ENTITIES: usize = 20;
@@ -109,10 +110,15 @@ enum BatchResult {
     Split(Batch, Batch),
 }
 
-/// One element to upsert, before it is checked.
+/// One element to upsert, before it is checked: an entity of the `entities` input, or an
+/// element read from `entitiesFile`.
+#[derive(Debug, Clone, PartialEq)]
 struct Element {
+    /// Its position, from 0, counting every element (bad ones too).
     index: usize,
+    /// The line of `entitiesFile` it starts on, from 1; `None` for the `entities` input.
     line: Option<usize>,
+    /// The entity, or why it cannot be one.
     value: Result<Value, Rejected>,
 }
 
@@ -123,7 +129,7 @@ enum Source {
     /// `entitiesFile`, read as the batches go out.
     File {
         given: String,
-        reader: EntityReader<BufReader<File>>,
+        elements: FileElements,
     },
 }
 
@@ -136,9 +142,11 @@ impl Source {
                     printable(&file.given)
                 )
             })?;
+            let elements = FileElements::start(BufReader::with_capacity(64 * 1024, opened))
+                .context("cannot start reading input 'entitiesFile'")?;
             return Ok(Source::File {
                 given: file.given.clone(),
-                reader: EntityReader::new(BufReader::with_capacity(64 * 1024, opened)),
+                elements,
             });
         }
         // Taken, not copied: a thousand entities are the largest thing a step holds.
@@ -154,35 +162,32 @@ impl Source {
     /// nothing more can be sent (the step was cancelled, or its work deadline passed), so that
     /// the outputs and summary are written at once. The `entities` input, small and already
     /// in memory, is gone through to its end, each entity listed.
-    fn cut_short(&self, step: &Step) -> Option<Unread> {
-        let Source::File { reader, .. } = self else {
+    fn cut_short(&mut self, step: &Step) -> Option<Unread> {
+        let Source::File { elements, .. } = self else {
             return None;
         };
         let why = match step.stop.reason() {
             Some(why) => format!("the step was cancelled ({why})"),
-            None if std::time::Instant::now() >= step.deadlines.work => {
+            None if Instant::now() >= step.deadlines.work => {
                 "the step's deadline had passed (input 'timeout')".to_string()
             }
             None => return None,
         };
+        elements.stop();
         Some(Unread {
-            line: reader.line(),
+            line: elements.line(),
             why,
         })
     }
 
-    fn next(&mut self) -> Result<Option<Element>, FileError> {
+    async fn next(&mut self) -> Result<Option<Element>, FileError> {
         match self {
             Source::Input(entities) => Ok(entities.next().map(|(index, value)| Element {
                 index,
                 line: None,
                 value: Ok(value),
             })),
-            Source::File { reader, .. } => Ok(reader.next_element()?.map(|e| Element {
-                index: e.index,
-                line: Some(e.line),
-                value: e.value,
-            })),
+            Source::File { elements, .. } => elements.next().await,
         }
     }
 }
@@ -236,10 +241,18 @@ pub async fn bulk_upsert(step: &mut Step) -> anyhow::Result<()> {
                     batcher.close(&mut ready);
                     break;
                 }
-                match source.next() {
+                // The file is read on its own thread: waiting for it, the requests in flight
+                // run, and a cancellation or the deadline is seen at once.
+                let next = tokio::select! {
+                    biased;
+                    next = source.next() => next,
+                    () = step.stop.stopped() => continue,
+                    () = tokio::time::sleep_until(step.deadlines.work.into()) => continue,
+                };
+                match next {
                     Ok(Some(element)) => {
                         total += 1;
-                        match prepare(element, default_blueprint.as_deref()) {
+                        match check_element(element, default_blueprint.as_deref()) {
                             Ok(item) => batcher.add(item, &mut ready),
                             Err(failed) => failures.push(failed),
                         }
@@ -443,7 +456,7 @@ fn list_output(step: &mut Step, name: &str, json: String) {
 }
 
 /// Checks an element and strips `blueprint` from its body (it goes in the path).
-fn prepare(element: Element, default_blueprint: Option<&str>) -> Result<Item, NotWritten> {
+fn check_element(element: Element, default_blueprint: Option<&str>) -> Result<Item, NotWritten> {
     let Element { index, line, value } = element;
     let failed = |identifier, error: &str, message: String| {
         not_written(index, line, identifier, error, message)
@@ -714,7 +727,7 @@ mod tests {
     }
 
     /// Checks the entities of an `entities` input: the items, and the entities not written.
-    fn prepare_all(entities: Vec<Value>, bp: Option<&str>) -> (Vec<Item>, Vec<NotWritten>) {
+    fn check_all(entities: Vec<Value>, bp: Option<&str>) -> (Vec<Item>, Vec<NotWritten>) {
         let mut items = Vec::new();
         let mut failed = Vec::new();
         for (index, value) in entities.into_iter().enumerate() {
@@ -723,7 +736,7 @@ mod tests {
                 line: None,
                 value: Ok(value),
             };
-            match prepare(element, bp) {
+            match check_element(element, bp) {
                 Ok(item) => items.push(item),
                 Err(f) => failed.push(f),
             }
@@ -748,7 +761,7 @@ mod tests {
         let entities: Vec<Value> = (0..45)
             .map(|i| entity(i, Some(if i % 3 == 0 { "a" } else { "b" }), 10))
             .collect();
-        let (items, failed) = prepare_all(entities, None);
+        let (items, failed) = check_all(entities, None);
         assert!(failed.is_empty());
         let b = batches(items);
         let sizes: Vec<(String, usize)> = b
@@ -770,7 +783,7 @@ mod tests {
     #[test]
     fn batches_stay_under_one_mebibyte() {
         let entities: Vec<Value> = (0..10).map(|i| entity(i, None, 300_000)).collect();
-        let (items, _) = prepare_all(entities, Some("big"));
+        let (items, _) = check_all(entities, Some("big"));
         let b = batches(items);
         let sizes: Vec<usize> = b.iter().map(|b| b.items.len()).collect();
         assert_eq!(sizes, [3, 3, 3, 1]);
@@ -789,7 +802,7 @@ mod tests {
         let entities: Vec<Value> = (0..100)
             .map(|i| entity(i, Some(&format!("bp{i}")), 10))
             .collect();
-        let (items, _) = prepare_all(entities, None);
+        let (items, _) = check_all(entities, None);
         let mut batcher = Batcher::default();
         let mut ready = VecDeque::new();
         for item in items {
@@ -807,7 +820,7 @@ mod tests {
     #[test]
     fn an_entity_over_the_limit_fails_alone_without_being_sent() {
         let entities = vec![entity(0, None, 10), entity(1, None, 1_100_000)];
-        let (items, failed) = prepare_all(entities, Some("bp"));
+        let (items, failed) = check_all(entities, Some("bp"));
         assert_eq!(items.len(), 1);
         assert_eq!(failed[0].index, 1);
         assert_eq!(failed[0].error, "payload_too_large");
@@ -815,7 +828,7 @@ mod tests {
 
     #[test]
     fn a_batch_port_refuses_whole_names_ports_code_once_per_entity() {
-        let (items, _) = prepare_all(vec![entity(0, None, 1), entity(1, None, 1)], Some("bp"));
+        let (items, _) = check_all(vec![entity(0, None, 1), entity(1, None, 1)], Some("bp"));
         let batch = batches(items).remove(0);
         let e = PortError::Api {
             status: 403,
@@ -840,7 +853,7 @@ mod tests {
     #[test]
     fn a_partial_answer_maps_back_to_input_elements() {
         let entities: Vec<Value> = (0..3).map(|i| entity(i, None, 1)).collect();
-        let (items, _) = prepare_all(entities, Some("bp"));
+        let (items, _) = check_all(entities, Some("bp"));
         let mut b = batches(items);
         let batch = b.remove(0);
         let answer = json!({

@@ -25,6 +25,51 @@ pub const USER_AGENT: &str = concat!("port-action/", env!("CARGO_PKG_VERSION"));
 /// How long to wait for a TCP/TLS connection before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Test-only: how many milliseconds (1 to 1000) one second of the retry policy's waits lasts,
+/// its backoff and the waits Port names (`Retry-After`, `x-ratelimit-reset`) alike, so that
+/// tests of retries do not wait seconds. Read where the client is built, and in debug builds
+/// only (the tests' binary): a released binary always waits the policy's seconds. Nothing a
+/// workflow should set.
+pub const BACKOFF_UNIT_VAR: &str = "PORT_ACTION_TEST_BACKOFF_UNIT_MS";
+
+/// How long one second of the retry policy's waits lasts, in milliseconds: 1000, or
+/// [`BACKOFF_UNIT_VAR`] in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BackoffUnit(u64);
+
+impl BackoffUnit {
+    const SECOND: BackoffUnit = BackoffUnit(1000);
+
+    fn from_env() -> BackoffUnit {
+        if !cfg!(debug_assertions) {
+            return BackoffUnit::SECOND;
+        }
+        std::env::var(BACKOFF_UNIT_VAR)
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .filter(|ms| (1..=1000).contains(ms))
+            .map_or(BackoffUnit::SECOND, BackoffUnit)
+    }
+
+    /// The time a wait of the policy takes.
+    fn real(self, policy: Duration) -> Duration {
+        self.scale(policy, self.0, 1000)
+    }
+
+    /// The policy's time that `real` stands for.
+    fn policy(self, real: Duration) -> Duration {
+        self.scale(real, 1000, self.0)
+    }
+
+    fn scale(self, d: Duration, times: u64, per: u64) -> Duration {
+        if self == BackoffUnit::SECOND {
+            return d;
+        }
+        let nanos = d.as_nanos() * u128::from(times) / u128::from(per);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
 /// Talks to one Port API on behalf of one step.
 pub struct PortClient {
     http: reqwest::Client,
@@ -39,6 +84,7 @@ pub struct PortClient {
     /// The deadline of calls that name none: the time after it is kept for the status write.
     work_deadline: Instant,
     stop: Stop,
+    backoff_unit: BackoffUnit,
 }
 
 /// How hard a client tries.
@@ -97,6 +143,7 @@ impl PortClient {
             deadline: limits.deadline,
             work_deadline: limits.work_deadline.min(limits.deadline),
             stop: limits.stop,
+            backoff_unit: BackoffUnit::from_env(),
         })
     }
 
@@ -314,9 +361,10 @@ impl PortClient {
                 failed.failure,
                 repeat,
                 failed.server_delay,
-                left,
+                self.backoff_unit.policy(left),
                 retry::jitter(),
-            );
+            )
+            .map(|wait| self.backoff_unit.real(wait));
             let Some(delay) = delay else {
                 return Err(match route.rule {
                     Rule::Once(why) if may_be_done(failed.failure) => {
@@ -494,6 +542,26 @@ fn answer_lost(error: PortError, why: &str) -> PortError {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+
+    #[test]
+    fn a_backoff_unit_scales_the_policys_waits_and_a_second_leaves_them_as_they_are() {
+        let wait = Duration::from_millis(16_123);
+        assert_eq!(BackoffUnit::SECOND.real(wait), wait);
+        assert_eq!(BackoffUnit::SECOND.policy(wait), wait);
+        let unit = BackoffUnit(10);
+        assert_eq!(
+            unit.real(Duration::from_secs(60)),
+            Duration::from_millis(600)
+        );
+        assert_eq!(
+            unit.policy(Duration::from_millis(600)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            unit.real(Duration::from_millis(500)),
+            Duration::from_millis(5)
+        );
+    }
 
     /// A client of `base` with `attempts` tries and all its time until `deadline`.
     fn client_of(

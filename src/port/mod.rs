@@ -22,7 +22,7 @@ mod shown;
 mod urls;
 
 pub use answer::{MAX_ANSWER_BYTES, MAX_ANSWER_VALUES};
-pub use client::{Limits, PortClient, USER_AGENT};
+pub use client::{Limits, PortClient, BACKOFF_UNIT_VAR, USER_AGENT};
 pub use error::PortError;
 pub(crate) use redact::percent_decode;
 pub use routes::Route;

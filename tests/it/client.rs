@@ -292,7 +292,9 @@ fn a_retry_wait_that_would_end_past_the_deadline_is_not_taken() {
         &[("retry-after", "30")],
         json!({"ok": false, "error": "service_unavailable", "message": "Try again later"}),
     );
+    // Real seconds: 30 s of Retry-After against 3 s of timeout.
     let out = get_payments(&port.url())
+        .real_backoff()
         .input("requestTimeout", "2s")
         .input("timeout", "3s")
         .run();

@@ -102,7 +102,9 @@ fn a_429_with_retry_after_on_the_final_patch_waits_that_long_then_succeeds() {
         &[("retry-after", "1")],
         json!({"ok": false, "error": "too_many_requests", "message": "Rate limit exceeded"}),
     );
+    // Real seconds, as a released binary waits: the wait told is the wait taken.
     let out = Step::new(&port)
+        .real_backoff()
         .input("operation", "PATCH_RUN")
         .input("status", "success")
         .input("requestTimeout", "2s")

@@ -275,6 +275,8 @@ impl Step {
             // Asking about a run (its look-up by externalRunId, CREATE_RUN's polls) pauses 10 ms a
             // unit, not 1 s.
             (port_action::ops::LOOKUP_UNIT_VAR, "10"),
+            // A second of a retry's wait (backoff, Retry-After) lasts 10 ms.
+            (port_action::port::BACKOFF_UNIT_VAR, "10"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -307,6 +309,12 @@ impl Step {
     /// Sets an environment variable.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Lets retries wait the seconds a released binary waits, not 10 ms a second.
+    pub fn real_backoff(mut self) -> Self {
+        self.env.remove(port_action::port::BACKOFF_UNIT_VAR);
         self
     }
 

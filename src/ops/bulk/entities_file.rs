@@ -7,11 +7,18 @@
 //! is not JSON, not an object, or over [`MAX_ELEMENT_BYTES`] is handed on as [`Rejected`] and
 //! the next one is read: one bad line does not stop the others. Only a file that cannot go on
 //! (unreadable, an array cut short, text after the array) ends the stream with a [`FileError`].
+//!
+//! The file is read on a thread of its own ([`FileElements`]), a few elements ahead of the
+//! batches: the step's runtime has one thread, which the requests in flight, their timers and
+//! the signal handler need, and a read of the file (a slow disk, a line of gigabytes skipped as
+//! too large) may take any time.
 
 use std::io::BufRead;
 
 use serde_json::Value;
+use tokio::sync::mpsc;
 
+use super::Element;
 use crate::inputs::entity_problem;
 
 /// The most text one element may take; the bytes of a longer one are skipped, not kept. An
@@ -21,15 +28,79 @@ pub const MAX_ELEMENT_BYTES: usize = 4 * 1024 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// One element of the file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Element {
-    /// Its position in the file, from 0, counting every element read (bad ones too).
-    pub index: usize,
-    /// The line it starts on, from 1.
-    pub line: usize,
-    /// The entity, or why it cannot be one.
-    pub value: Result<Value, Rejected>,
+/// How many elements the reading thread keeps ready ahead of the batches: enough that a batch
+/// rarely waits on the file, few enough that memory stays small and the file is read little
+/// further than the requests have gone.
+const READ_AHEAD: usize = 8;
+
+/// The elements of a file, read by a thread of their own into a channel of [`READ_AHEAD`]
+/// elements: the thread waits while the channel is full, and ends once it is closed.
+pub struct FileElements {
+    reads: mpsc::Receiver<Read>,
+    /// The line after the last element taken: where reading stopped, as far as the step goes.
+    line: usize,
+    /// The end of the file, or an error that ends it, was taken.
+    ended: bool,
+}
+
+/// One read of the thread: the next element (`None` at the end of the file), and the line of
+/// the next byte.
+struct Read {
+    next: Result<Option<Element>, FileError>,
+    line: usize,
+}
+
+impl FileElements {
+    /// Starts reading `input` on a thread of its own.
+    pub fn start<R: BufRead + Send + 'static>(input: R) -> std::io::Result<FileElements> {
+        let (send, reads) = mpsc::channel(READ_AHEAD);
+        let mut reader = EntityReader::new(input);
+        std::thread::Builder::new()
+            .name("entitiesFile".into())
+            .spawn(move || loop {
+                let next = reader.next_element();
+                let last = !matches!(next, Ok(Some(_)));
+                let line = reader.line();
+                // An error: the channel was closed, nothing more is wanted.
+                if send.blocking_send(Read { next, line }).is_err() || last {
+                    return;
+                }
+            })?;
+        Ok(FileElements {
+            reads,
+            line: 1,
+            ended: false,
+        })
+    }
+
+    /// The next element, `None` at the end of the file. After an error, `None`.
+    pub async fn next(&mut self) -> Result<Option<Element>, FileError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let Some(read) = self.reads.recv().await else {
+            // The thread ended without saying why: it cannot have, short of a panic.
+            self.ended = true;
+            return Err(FileError(format!(
+                "cannot be read on from line {}: its reading stopped",
+                self.line
+            )));
+        };
+        self.line = read.line;
+        self.ended = !matches!(read.next, Ok(Some(_)));
+        read.next
+    }
+
+    /// The line of the next byte of the file the step has not taken.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Stops the reading: the thread reads no further than the element it is on.
+    pub fn stop(&mut self) {
+        self.reads.close();
+        self.ended = true;
+    }
 }
 
 /// Why an element is not an entity: an error code for the `failed` output, and a message.
@@ -189,7 +260,11 @@ impl<R: BufRead> EntityReader<R> {
             } else {
                 parse(&self.text, 1, true)
             };
-            return Ok(Some(Element { index, line, value }));
+            return Ok(Some(Element {
+                index,
+                line: Some(line),
+                value,
+            }));
         }
     }
 
@@ -226,7 +301,7 @@ impl<R: BufRead> EntityReader<R> {
             };
             return Ok(Some(Element {
                 index,
-                line: piece.line,
+                line: Some(piece.line),
                 value,
             }));
         }
@@ -481,14 +556,15 @@ mod tests {
     fn ok(index: usize, line: usize, value: Value) -> Element {
         Element {
             index,
-            line,
+            line: Some(line),
             value: Ok(value),
         }
     }
 
     fn rejected(e: &Element) -> (usize, usize, &'static str, &str) {
         let r = e.value.as_ref().expect_err("rejected");
-        (e.index, e.line, r.error, r.message.as_str())
+        let line = e.line.expect("an element of a file has a line");
+        (e.index, line, r.error, r.message.as_str())
     }
 
     #[test]
@@ -654,5 +730,114 @@ mod tests {
             );
             assert_eq!(elements[2].value, Ok(json!({"identifier": "b"})));
         }
+    }
+
+    /// A file whose bytes come from `bytes` as the test sends them: a read waits for them (up to
+    /// 2 s, then fails), as a read of a slow disk does. Counts the bytes handed out.
+    struct Slow {
+        bytes: std::sync::mpsc::Receiver<Vec<u8>>,
+        given: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        left: Vec<u8>,
+    }
+
+    impl std::io::Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.left.is_empty() {
+                match self.bytes.recv_timeout(std::time::Duration::from_secs(2)) {
+                    Ok(bytes) => self.left = bytes,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
+                    Err(e) => return Err(std::io::Error::other(e)),
+                }
+            }
+            let n = buf.len().min(self.left.len());
+            buf[..n].copy_from_slice(&self.left[..n]);
+            self.left.drain(..n);
+            self.given.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            Ok(n)
+        }
+    }
+
+    fn slow_file(
+        capacity: usize,
+    ) -> (
+        FileElements,
+        std::sync::mpsc::Sender<Vec<u8>>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let (send, bytes) = std::sync::mpsc::channel();
+        let given = std::sync::Arc::default();
+        let slow = Slow {
+            bytes,
+            given: std::sync::Arc::clone(&given),
+            left: Vec::new(),
+        };
+        let elements =
+            FileElements::start(std::io::BufReader::with_capacity(capacity, slow)).unwrap();
+        (elements, send, given)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_read_that_waits_on_the_file_leaves_the_runtime_free() {
+        runtime().block_on(async {
+            let (mut elements, send, _) = slow_file(64 * 1024);
+            // The read hangs; the runtime's one thread still runs the timer that ends the wait.
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_millis(50), elements.next()).await;
+            assert!(waited.is_err(), "the runtime was held by the read");
+            send.send(b"{\"identifier\": \"a\"}\n".to_vec()).unwrap();
+            drop(send);
+            assert_eq!(
+                elements.next().await,
+                Ok(Some(ok(0, 1, json!({"identifier": "a"}))))
+            );
+            assert_eq!(elements.line(), 2);
+            assert_eq!(elements.next().await, Ok(None));
+        });
+    }
+
+    #[test]
+    fn the_file_is_read_a_few_elements_ahead_and_not_at_all_once_stopped() {
+        runtime().block_on(async {
+            // Lines of 11 bytes through a buffer of 11: each read takes one line.
+            let (mut elements, send, given) = slow_file(11);
+            for i in 1000..1100 {
+                send.send(format!("{{\"n\":{i}}}\n").into_bytes()).unwrap();
+            }
+            assert_eq!(
+                elements.next().await,
+                Ok(Some(ok(0, 1, json!({"n": 1000}))))
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let ahead = given.load(std::sync::atomic::Ordering::SeqCst) / 11;
+            assert!(
+                ahead <= 1 + READ_AHEAD + 2,
+                "{ahead} lines read for one taken"
+            );
+            elements.stop();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let after_stop = given.load(std::sync::atomic::Ordering::SeqCst) / 11;
+            assert!(
+                after_stop <= ahead + 1,
+                "{after_stop} lines read after {ahead}"
+            );
+            // The thread ends and drops the file (its end of the channel of bytes).
+            let stopped = std::time::Instant::now();
+            while send.send(b"\n".to_vec()).is_ok() {
+                assert!(
+                    stopped.elapsed() < std::time::Duration::from_secs(5),
+                    "the reading thread goes on"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            assert_eq!(elements.next().await, Ok(None));
+            assert_eq!(elements.line(), 2, "reading stopped after line 1");
+        });
     }
 }
