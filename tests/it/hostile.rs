@@ -432,6 +432,97 @@ fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
     );
 }
 
+/// A client secret with the characters JSON and URLs escape: `"`, `\` and `*`.
+const ENCODED_SECRET: &str = r#"cs-S3cret*val_-ue"q\z"#;
+
+#[test]
+fn a_secret_port_echoes_json_escaped_or_percent_encoded_reaches_no_log_summary_or_run() {
+    let port = StandIn::start();
+    let echoed = [
+        ENCODED_SECRET,
+        r#"cs-S3cret*val_-ue\"q\\z"#,
+        "cs-S3cret%2Aval_-ue%22q%5Cz",
+        "cs-S3cret*val_-ue%22q%5Cz",
+    ];
+    respond(
+        &port,
+        "POST /v1/auth/access_token",
+        200,
+        &[],
+        json!({"ok": true, "accessToken": "tok-plain", "expiresIn": 3600, "tokenType": "Bearer"}),
+    );
+    respond(
+        &port,
+        UPSERT_ROUTE,
+        422,
+        &[],
+        json!({"ok": false, "error": "invalid_request", "message": format!(
+            "bad client: raw {} json {} url {} uri {}", echoed[0], echoed[1], echoed[2], echoed[3]
+        )}),
+    );
+    respond(
+        &port,
+        "GET /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "IN_PROGRESS", "link": []}}),
+    );
+    respond(
+        &port,
+        "PATCH /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "FAILURE"}}),
+    );
+    let out = upsert(&port)
+        .input("clientSecret", ENCODED_SECRET)
+        .input("status", "SUCCESS")
+        .run();
+    out.assert_failure("bad client: raw *** json *** url *** uri ***");
+    // Every form is masked for the runner too.
+    for form in &echoed[1..] {
+        let mask = format!("::add-mask::{}", form.replace('%', "%25"));
+        assert!(
+            out.stdout.lines().any(|l| l == mask),
+            "{mask}\n{}",
+            out.stdout
+        );
+    }
+    // `S3cret` is kept by every encoding: no form of the secret is anywhere.
+    let printed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    assert!(
+        printed.iter().any(|l| l.contains("bad client")),
+        "{}",
+        out.stdout
+    );
+    for line in &printed {
+        assert!(!line.contains("S3cret"), "{line}\n{}", out.stdout);
+    }
+    assert!(
+        out.summary.contains("bad client: raw \\*\\*\\* json"),
+        "{}",
+        out.summary
+    );
+    assert!(!out.summary.contains("S3cret"), "{}", out.summary);
+    let patch = port
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("the run was finished");
+    let body = patch.body.expect("a PATCH body");
+    assert_eq!(body["status"], "FAILURE");
+    let summary = body["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("raw *** json *** url *** uri ***"),
+        "{summary}"
+    );
+    assert!(!body.to_string().contains("S3cret"), "{body}");
+}
+
 #[test]
 fn the_summary_shows_the_runs_links_and_label_as_text() {
     let port = StandIn::start();
