@@ -16,7 +16,7 @@ mod values;
 mod workspace;
 
 pub use json::parse_json_input;
-pub use values::check_run_id;
+pub use values::{check_identifier, check_run_id};
 pub(crate) use values::{entity_problem, printable};
 use values::{
     identifier_input, object_input, parse_base_url, parse_bool, parse_duration_input,

@@ -543,7 +543,7 @@ pub(super) fn identifier_input(
 const MAX_IDENTIFIER_CHARS: usize = 1000;
 
 /// Port's identifier pattern `^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$`, at most 1000 characters.
-fn check_identifier(value: &str) -> Result<(), String> {
+pub fn check_identifier(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("it is empty".into());
     }
