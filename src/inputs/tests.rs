@@ -516,8 +516,8 @@ fn entities_file_refuses_a_symbolic_link_out_of_the_workspace() {
             entities_file(&ws, path).unwrap_err(),
             format!(
                 "input 'entitiesFile' is '{path}', a symbolic link to a file outside the \
-                 workspace ({}), which the action's container cannot see: copy the file into \
-                 the workspace",
+                 workspace ({}), the only folder the step may read or write: copy the file \
+                 into the workspace",
                 ws.display()
             )
         );
@@ -1083,13 +1083,13 @@ fn output_file_is_a_file_inside_the_workspace() {
         refused("../e.json"),
         format!(
             "input 'outputFile' is '../e.json', which is outside the workspace ({}), the only \
-             folder the action's container sees: put the file in the workspace and write its \
+             folder the step may read or write: put the file in the workspace and write its \
              path relative to it",
             ws.display()
         )
     );
     assert!(refused("/etc/e.json").starts_with(
-        "input 'outputFile' is '/etc/e.json', an absolute path outside the workspace: "
+        "input 'outputFile' is '/etc/e.json', an absolute path outside the workspace, "
     ));
     assert!(refused("/etc/e.json")
         .ends_with("write it relative to the workspace, without ${{ github.workspace }}"));
