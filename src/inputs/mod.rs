@@ -16,7 +16,7 @@ mod values;
 mod workspace;
 
 pub use json::parse_json_input;
-pub use values::check_run_id;
+pub use values::{check_identifier, check_run_id};
 pub(crate) use values::{entity_problem, printable};
 use values::{
     identifier_input, object_input, parse_base_url, parse_bool, parse_duration_input,
@@ -510,10 +510,6 @@ struct Declared {
     read_by: ReadBy,
     /// Declared by `track/action.yml` too, and read by the `track` action.
     tracked: bool,
-    /// The default `track/action.yml` declares, when it is not `default` (kept to check that
-    /// file against this table).
-    #[cfg_attr(not(test), allow(dead_code))]
-    track_default: Option<&'static str>,
 }
 
 const fn input(name: &'static str, default: &'static str, read_by: ReadBy) -> Declared {
@@ -522,7 +518,6 @@ const fn input(name: &'static str, default: &'static str, read_by: ReadBy) -> De
         default,
         read_by,
         tracked: false,
-        track_default: None,
     }
 }
 
@@ -533,20 +528,6 @@ const fn tracked(name: &'static str, default: &'static str, read_by: ReadBy) -> 
         default,
         read_by,
         tracked: true,
-        track_default: None,
-    }
-}
-
-/// An input that the `track` action reads, with a default of its own there.
-const fn tracked_with(
-    name: &'static str,
-    default: &'static str,
-    track_default: &'static str,
-    read_by: ReadBy,
-) -> Declared {
-    Declared {
-        track_default: Some(track_default),
-        ..tracked(name, default, read_by)
     }
 }
 
@@ -600,7 +581,7 @@ const INPUTS: [Declared; 42] = [
     input("waitTimeout", "30m", Only(&[CreateRun])),
     tracked("requestTimeout", "30s", All),
     // Empty in `track/action.yml`: each stage has its own default.
-    tracked_with("timeout", "5m", "", All),
+    tracked("timeout", "5m", All),
     tracked("maxAttempts", "5", All),
     input("entitiesFile", "", Only(&[BulkUpsert])),
     input("limit", "", Only(&[Search])),
@@ -638,12 +619,6 @@ impl Declared {
             (_, All) => true,
             (_, Only(ops)) => ops.contains(&operation),
         }
-    }
-
-    /// The default `track/action.yml` declares.
-    #[cfg(test)]
-    fn track_default(&self) -> &'static str {
-        self.track_default.unwrap_or(self.default)
     }
 
     /// Declared by the root `action.yml`.

@@ -515,16 +515,11 @@ fn parse_duration(text: &str) -> Option<u64> {
 /// A Port run id: a Port identifier that is one path segment (no `/` or `\\`). Port's run ids
 /// are `r_` and letters and digits; anything else is refused before it reaches a URL or a log.
 pub fn check_run_id(value: &str) -> Result<(), String> {
-    check_identifier(value)?;
-    if let Some(c) = value.chars().find(|c| matches!(c, '/' | '\\')) {
-        return Err(format!(
-            "{} contains {} (a run id is one path segment; Port's look like r_ followed by \
-             letters and digits)",
-            shown(value),
-            shown(&c.to_string())
-        ));
-    }
-    Ok(())
+    check_port_id(value, RUN_ID_SYMBOLS, |c| {
+        matches!(c, '/' | '\\').then_some(
+            "a run id is one path segment; Port's look like r_ followed by letters and digits",
+        )
+    })
 }
 
 /// An input holding a Port identifier.
@@ -542,8 +537,23 @@ pub(super) fn identifier_input(
 
 const MAX_IDENTIFIER_CHARS: usize = 1000;
 
+/// The characters a Port identifier may hold besides letters and digits.
+const IDENTIFIER_SYMBOLS: &str = "@_.+:\\/=-";
+/// The same for a run id, which is one path segment.
+const RUN_ID_SYMBOLS: &str = "@_.+:=-";
+
 /// Port's identifier pattern `^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$`, at most 1000 characters.
-fn check_identifier(value: &str) -> Result<(), String> {
+pub fn check_identifier(value: &str) -> Result<(), String> {
+    check_port_id(value, IDENTIFIER_SYMBOLS, |_| None)
+}
+
+/// An identifier of letters, digits and `symbols`, neither `.` nor `..`, at most 1000
+/// characters. A character refused is explained by `note`, else by the list of those allowed.
+fn check_port_id(
+    value: &str,
+    symbols: &str,
+    note: fn(char) -> Option<&'static str>,
+) -> Result<(), String> {
     if value.is_empty() {
         return Err("it is empty".into());
     }
@@ -552,10 +562,17 @@ fn check_identifier(value: &str) -> Result<(), String> {
     }
     if let Some(c) = value
         .chars()
-        .find(|&c| !(c.is_alphabetic() || c.is_ascii_digit() || "@_.+:\\/=-".contains(c)))
+        .find(|&c| !(c.is_alphabetic() || c.is_ascii_digit() || symbols.contains(c)))
     {
+        let why = note(c).map_or_else(
+            || {
+                let listed: Vec<String> = symbols.chars().map(String::from).collect();
+                format!("allowed: letters, digits and {}", listed.join(" "))
+            },
+            str::to_string,
+        );
         return Err(format!(
-            "{} contains {} (allowed: letters, digits and @ _ . + : \\ / = -)",
+            "{} contains {} ({why})",
             shown(value),
             shown(&c.to_string())
         ));

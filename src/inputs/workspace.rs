@@ -1,5 +1,6 @@
-//! File inputs: paths in the job's workspace (`GITHUB_WORKSPACE`), which is all of the
-//! runner's disk that the action's container sees (mounted as `/github/workspace`). One rule
+//! File inputs: paths in the job's workspace (`GITHUB_WORKSPACE`), the only folder a step may
+//! read or write: all of the runner's disk that the action's container sees (mounted as
+//! `/github/workspace`), and all the native action touches. One rule
 //! for every file input, the file to read (`entitiesFile`) and the file to write
 //! (`outputFile`) alike: a path relative to the workspace, or an absolute path inside it (the
 //! runner translates `${{ github.workspace }}/…` to the container's path; the native action
@@ -103,8 +104,8 @@ pub(super) fn workspace_file(
                         .to_string(),
                 };
                 return Err(error(format!(
-                    "is {given_shown}, an absolute path outside the workspace: the action runs \
-                     in a container that sees only the workspace, as {ws}; {instead}"
+                    "is {given_shown}, an absolute path outside the workspace, which this step \
+                     sees as {ws}, the only folder it may read or write; {instead}"
                 )));
             }
         }
@@ -112,7 +113,7 @@ pub(super) fn workspace_file(
         lexical(path).ok_or_else(|| {
             error(format!(
                 "is {given_shown}, which is outside the workspace ({ws}), the only folder the \
-                 action's container sees: put the file in the workspace and write its path \
+                 step may read or write: put the file in the workspace and write its path \
                  relative to it"
             ))
         })?
@@ -127,8 +128,8 @@ pub(super) fn workspace_file(
     }
     let link_out = || match access {
         Access::Read => error(format!(
-            "is {given_shown}, a symbolic link to a file outside the workspace ({ws}), which \
-             the action's container cannot see: copy the file into the workspace"
+            "is {given_shown}, a symbolic link to a file outside the workspace ({ws}), the \
+             only folder the step may read or write: copy the file into the workspace"
         )),
         Access::Write => error(format!(
             "is {given_shown}, which leads out of the workspace ({ws}) through a symbolic \

@@ -322,7 +322,9 @@ async fn search_pages(
 }
 
 /// The blueprint a query searches when its top level is an `and` holding
-/// `{"property": "$blueprint", "operator": "=", "value": "<bp>"}`.
+/// `{"property": "$blueprint", "operator": "=", "value": "<bp>"}`, and `<bp>` is a valid Port
+/// identifier as the `blueprint` input must be: it becomes a path segment, and a value such as
+/// `..` would send the search elsewhere. A query naming no valid one is sent as it is.
 fn blueprint_of_query(query: &Value) -> Option<String> {
     if query.get("combinator").and_then(Value::as_str) != Some("and") {
         return None;
@@ -338,7 +340,7 @@ fn blueprint_of_query(query: &Value) -> Option<String> {
         .filter_map(|r| r.get("value").and_then(Value::as_str))
         .collect();
     match named.as_slice() {
-        [one] if !one.is_empty() => Some((*one).to_string()),
+        [one] if crate::inputs::check_identifier(one).is_ok() => Some((*one).to_string()),
         _ => None,
     }
 }
@@ -600,6 +602,15 @@ mod tests {
         );
         let within = json!({"property": "$blueprint", "operator": "in", "value": ["service"]});
         assert_eq!(bp(json!({"combinator": "and", "rules": [within]})), None);
+        // A value that is no Port identifier names no blueprint.
+        for value in ["", ".", "..", "a b", "svc\n", "x?y"] {
+            let rule = json!({"property": "$blueprint", "operator": "=", "value": value});
+            assert_eq!(
+                bp(json!({"combinator": "and", "rules": [rule]})),
+                None,
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -237,7 +237,7 @@ fn prepare(
         console.warning(Some("Inputs ignored"), &text);
     }
     let saved = match entry {
-        Entry::Track(track::Stage::End) => track::Saved::from_env(env)?,
+        Entry::Track(track::Stage::End) => track::Saved::from_env(env)?.map(|s| s.warn(&console)),
         _ => None,
     };
     let (run, stage) = match entry {

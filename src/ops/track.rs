@@ -64,19 +64,22 @@ pub fn inputs(env: &Env, stage: Stage) -> Result<Inputs, InputError> {
 pub struct Saved {
     pub run: ResolvedRun,
     pub started_at: Option<u64>,
+    /// The state that was not used, and why: one warning each (see [`Saved::warn`]).
+    pub ignored: Vec<BadState>,
 }
 
-/// A value in `STATE_*` that the main stage cannot have saved: the post stage sends nothing.
+/// A value in `STATE_*` that the main stage cannot have saved. A bad run id stops the post
+/// stage (it would decide where requests go): nothing is sent. The source and start time only
+/// decorate the report: the run is finished without them, with a warning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "STATE_{name}, saved by the start of track for the end of the job, {why}; nothing was sent \
-     to Port"
-)]
+#[error("STATE_{name}, saved by the start of track for the end of the job, {why}; {then}")]
 pub struct BadState {
     /// The state's name, without `STATE_`.
     pub name: &'static str,
     /// What is wrong, with the value shown escaped.
     pub why: String,
+    /// What was done instead.
+    pub then: &'static str,
 }
 
 /// The longest `STATE_portRunSource` read: the sources the main stage saves are short phrases
@@ -87,14 +90,17 @@ const MAX_SOURCE_CHARS: usize = 300;
 /// little).
 const STARTED_AT_SKEW_SECS: u64 = 300;
 
+/// The run's source when `STATE_portRunSource` is missing or unusable.
+const DEFAULT_SOURCE: &str = "the track step's start";
+
 impl Saved {
     /// The state the runner passes to the post stage; `Ok(None)` when the main stage tracked
     /// nothing (no run found, or it failed before it could save anything).
     ///
     /// State is text from outside like the event payload: the run id is checked as an event's
-    /// run id is (it becomes a path segment of every request and the `runId` output), the
-    /// source must be one printable line, and the start time a number of seconds not in the
-    /// future.
+    /// run id is (it becomes a path segment of every request and the `runId` output) and
+    /// refused if bad. The source must be one printable line, and the start time a number of
+    /// seconds not in the future; either one that is not is left out (listed in `ignored`).
     pub fn from_env(env: &Env) -> Result<Option<Saved>, BadState> {
         let get = |name: &str| {
             env.get(&format!("STATE_{name}"))
@@ -107,49 +113,61 @@ impl Saved {
         crate::inputs::check_run_id(&id).map_err(|why| BadState {
             name: STATE_RUN_ID,
             why: format!("is not a valid Port run id: {why}"),
+            then: "nothing was sent to Port",
         })?;
-        let source = match get(STATE_RUN_SOURCE) {
-            None => "the track step's start".to_string(),
-            Some(s) if s.contains(char::is_control) => {
-                return Err(BadState {
-                    name: STATE_RUN_SOURCE,
-                    why: format!(
-                        "holds a control character: '{}'",
-                        crate::inputs::printable(&s)
-                    ),
-                })
-            }
-            Some(s) if s.chars().count() > MAX_SOURCE_CHARS => {
-                return Err(BadState {
-                    name: STATE_RUN_SOURCE,
-                    why: format!("is longer than {MAX_SOURCE_CHARS} characters"),
-                })
-            }
-            Some(s) => s,
-        };
-        let started_at = match get(STATE_STARTED_AT) {
-            None => None,
-            Some(t) => {
-                let bad = |what: &str| BadState {
-                    name: STATE_STARTED_AT,
-                    why: format!("{what}: '{}'", crate::inputs::printable(&t)),
-                };
-                if !t.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(bad("is not a number of seconds since 1970"));
-                }
-                let secs: u64 = t
-                    .parse()
-                    .map_err(|_| bad("is not a number of seconds since 1970"))?;
-                if secs > now_secs() + STARTED_AT_SKEW_SECS {
-                    return Err(bad("is in the future"));
-                }
-                Some(secs)
-            }
-        };
+        let mut ignored = Vec::new();
+        let source = get(STATE_RUN_SOURCE).and_then(|s| {
+            let why = if s.contains(char::is_control) {
+                format!(
+                    "holds a control character: '{}'",
+                    crate::inputs::printable(&s)
+                )
+            } else if s.chars().count() > MAX_SOURCE_CHARS {
+                format!("is longer than {MAX_SOURCE_CHARS} characters")
+            } else {
+                return Some(s);
+            };
+            ignored.push(BadState {
+                name: STATE_RUN_SOURCE,
+                why,
+                then: "the run is said to come from the track step's start",
+            });
+            None
+        });
+        let started_at = get(STATE_STARTED_AT).and_then(|t| {
+            let secs = t
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| t.parse::<u64>().ok())
+                .flatten();
+            let what = match secs {
+                None => "is not a number of seconds since 1970",
+                Some(secs) if secs > now_secs() + STARTED_AT_SKEW_SECS => "is in the future",
+                Some(secs) => return Some(secs),
+            };
+            ignored.push(BadState {
+                name: STATE_STARTED_AT,
+                why: format!("{what}: '{}'", crate::inputs::printable(&t)),
+                then: "the job's duration is not given",
+            });
+            None
+        });
         Ok(Some(Saved {
-            run: ResolvedRun { id, source },
+            run: ResolvedRun {
+                id,
+                source: source.unwrap_or_else(|| DEFAULT_SOURCE.to_string()),
+            },
             started_at,
+            ignored,
         }))
+    }
+
+    /// Prints a warning for each state left out, and gives the state back.
+    pub fn warn(self, console: &crate::runner::Console) -> Saved {
+        for bad in &self.ignored {
+            console.warning(Some("Port tracking"), &bad.to_string());
+        }
+        self
     }
 }
 
@@ -403,20 +421,22 @@ mod tests {
                     source: "inputs.port_context.runId".into()
                 },
                 started_at: Some(1_700_000_000),
+                ignored: vec![],
             }))
         );
         assert_eq!(Saved::from_env(&Env::new()), Ok(None));
     }
 
+    fn state(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("STATE_{k}"), v.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn state_the_main_stage_cannot_have_saved_is_refused_naming_it() {
-        let env = |pairs: &[(&str, &str)]| -> Env {
-            pairs
-                .iter()
-                .map(|(k, v)| (format!("STATE_{k}"), v.to_string()))
-                .collect()
-        };
-        let refused = |pairs: &[(&str, &str)]| Saved::from_env(&env(pairs)).unwrap_err();
+    fn a_run_id_the_main_stage_cannot_have_saved_is_refused_naming_it() {
+        let refused = |pairs: &[(&str, &str)]| Saved::from_env(&state(pairs)).unwrap_err();
         let e = refused(&[("portRunId", "..")]);
         assert_eq!(e.name, "portRunId");
         assert_eq!(
@@ -427,21 +447,57 @@ mod tests {
         for id in [".", "a/b", "r_a\nr_b", "r_a\\b", "r a"] {
             assert_eq!(refused(&[("portRunId", id)]).name, "portRunId", "{id:?}");
         }
-        let e = refused(&[("portRunId", "r_a"), ("portRunSource", "x\n::error::y")]);
-        assert_eq!(e.name, "portRunSource");
-        assert!(e.to_string().contains("'x\\n::error::y'"), "{e}");
-        let long = "s".repeat(MAX_SOURCE_CHARS + 1);
+    }
+
+    #[test]
+    fn a_bad_source_or_start_time_is_left_out_with_a_warning_naming_it() {
+        let read = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("portRunId", "r_a")];
+            all.extend_from_slice(pairs);
+            Saved::from_env(&state(&all)).unwrap().unwrap()
+        };
+        let saved = read(&[
+            ("portRunSource", "x\n::error::y"),
+            ("portStartedAt", "1700000000"),
+        ]);
+        assert_eq!(saved.run.id, "r_a");
+        assert_eq!(saved.run.source, "the track step's start");
+        assert_eq!(saved.started_at, Some(1_700_000_000));
+        assert_eq!(saved.ignored.len(), 1);
         assert_eq!(
-            refused(&[("portRunId", "r_a"), ("portRunSource", &long)]).name,
-            "portRunSource"
+            saved.ignored[0].to_string(),
+            "STATE_portRunSource, saved by the start of track for the end of the job, holds a \
+             control character: 'x\\n::error::y'; the run is said to come from the track \
+             step's start"
         );
-        for t in ["soon", "-1", "1e9", "99999999999999999999999"] {
-            let e = refused(&[("portRunId", "r_a"), ("portStartedAt", t)]);
-            assert_eq!(e.name, "portStartedAt", "{t}");
-        }
+        let long = "s".repeat(MAX_SOURCE_CHARS + 1);
+        let saved = read(&[("portRunSource", &long)]);
+        assert_eq!(saved.run.source, "the track step's start");
+        assert_eq!(saved.ignored[0].name, "portRunSource");
         let future = (now_secs() + 3600).to_string();
-        assert!(refused(&[("portRunId", "r_a"), ("portStartedAt", &future)])
+        for t in ["soon", "-1", "1e9", "99999999999999999999999", &future] {
+            let saved = read(&[("portRunSource", "input 'runId'"), ("portStartedAt", t)]);
+            assert_eq!(saved.run.source, "input 'runId'");
+            assert_eq!(saved.started_at, None, "{t}");
+            assert_eq!(saved.ignored.len(), 1, "{t}");
+            assert_eq!(saved.ignored[0].name, "portStartedAt", "{t}");
+            assert!(
+                saved.ignored[0]
+                    .to_string()
+                    .ends_with(&format!("'{t}'; the job's duration is not given")),
+                "{}",
+                saved.ignored[0]
+            );
+        }
+        assert!(read(&[("portStartedAt", &future)]).ignored[0]
             .to_string()
             .contains("is in the future"));
+        // Both at once: two warnings.
+        assert_eq!(
+            read(&[("portRunSource", "a\tb"), ("portStartedAt", "x")])
+                .ignored
+                .len(),
+            2
+        );
     }
 }

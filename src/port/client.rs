@@ -315,6 +315,9 @@ impl PortClient {
             why: why.to_string(),
             sent: trail.attempted.load(Ordering::SeqCst),
         };
+        if let Some(e) = route.path_error() {
+            return Err(e);
+        }
         if let Some(why) = self.stop.reason() {
             return Err(stopped(why));
         }

@@ -68,6 +68,18 @@ pub enum PortError {
         path: String,
         detail: String,
     },
+    /// A path segment is empty, `.` or `..`: the URL would drop it or resolve it against the
+    /// one before, so the request would go elsewhere than its route says. Not sent.
+    #[error(
+        "{method} {route} not sent: its path segment '{segment}' would be dropped or resolved \
+         in the URL, sending the request elsewhere (a path segment may not be empty, '.' or '..')"
+    )]
+    BadSegment {
+        method: String,
+        /// The route's path, not encoded, control characters escaped.
+        route: String,
+        segment: String,
+    },
     /// The step was cancelled: the request was not sent, or (`sent`) was dropped unanswered.
     #[error("{method} {path} {}", stopped_text(*.sent, .why))]
     Stopped {
@@ -156,6 +168,7 @@ impl PortError {
             | PortError::TooLarge { .. }
             | PortError::TooManyValues { .. }
             | PortError::Deadline { .. }
+            | PortError::BadSegment { .. }
             | PortError::Stopped { .. } => None,
         }
     }

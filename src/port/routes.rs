@@ -16,6 +16,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::retry::Repeat;
+use super::PortError;
 
 /// Whether a route may be sent again after its answer was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,19 +125,19 @@ impl Route {
         self
     }
 
-    /// The method.
-    pub fn method(&self) -> &Method {
-        &self.method
-    }
-
-    /// Whether the route may be sent twice.
-    pub fn rule(&self) -> Rule {
-        self.rule
-    }
-
-    /// The query parameters, in order.
-    pub fn query_pairs(&self) -> &[(&'static str, String)] {
-        &self.query
+    /// Why the route may not be sent, if a path segment is empty, `.` or `..` (an identifier
+    /// from outside that slipped past its check): the URL would drop it or resolve it against
+    /// the segment before, and the request would go to another route than this one.
+    pub(super) fn path_error(&self) -> Option<PortError> {
+        let bad = self
+            .segments
+            .iter()
+            .find(|s| s.is_empty() || *s == "." || *s == "..")?;
+        Some(PortError::BadSegment {
+            method: self.method.to_string(),
+            route: crate::inputs::printable(&format!("/v1/{}", self.segments.join("/"))),
+            segment: bad.clone(),
+        })
     }
 
     /// Whether the write is tied to a run (`run_id` in its query).
@@ -437,9 +438,9 @@ mod tests {
         let mut names = Vec::new();
         for (name, route, operation, rule) in every_route() {
             names.push(name);
-            assert_eq!(route.rule(), rule, "{route:?}");
+            assert_eq!(route.rule, rule, "{route:?}");
             let path = path(&route);
-            let found = port_stand_in::spec_operation(route.method().as_str(), &path);
+            let found = port_stand_in::spec_operation(route.method.as_str(), &path);
             assert_eq!(found.as_deref(), Some(operation), "{route:?} at {path}");
             operations.push(operation.to_string());
         }
@@ -495,18 +496,64 @@ mod tests {
     }
 
     #[test]
+    fn a_route_with_an_empty_dot_or_dot_dot_segment_is_refused_unsent() {
+        use super::super::client::tests::{runtime, stand_in_client};
+        use std::time::{Duration, Instant};
+        let port = port_stand_in::StandIn::start();
+        port.add_blueprint("service");
+        let client = stand_in_client(&port, Instant::now() + Duration::from_secs(30));
+        let runtime = runtime();
+        for (route, shown, segment) in [
+            (
+                search_blueprint("..", json!({})),
+                "POST /v1/blueprints/../entities/search",
+                "..",
+            ),
+            (get_run("."), "GET /v1/actions/runs/.", "."),
+            (
+                delete_entity("service", "", false, None),
+                "DELETE /v1/blueprints/service/entities/",
+                "",
+            ),
+            (
+                get_entity("..\n", "..", &[]),
+                "GET /v1/blueprints/..\\n/entities/..",
+                "..",
+            ),
+        ] {
+            let e = runtime.block_on(client.call(&route)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{shown} not sent: its path segment '{segment}' would be dropped or \
+                     resolved in the URL, sending the request elsewhere (a path segment may not \
+                     be empty, '.' or '..')"
+                )
+            );
+        }
+        assert_eq!(port.requests().len(), 0, "not even the token");
+        // A segment that only holds dots among other characters is an identifier like any.
+        runtime
+            .block_on(client.call(&search_blueprint("service", json!({}))))
+            .unwrap();
+        assert!(runtime
+            .block_on(client.call(&get_entity("service", "...", &[])))
+            .is_err_and(|e| e.status() == Some(404)));
+    }
+
+    #[test]
     fn a_write_not_declared_repeatable_is_sent_once() {
         for method in [Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
             assert_eq!(
-                Route::new(method.clone(), &["x"]).rule(),
+                Route::new(method.clone(), &["x"]).rule,
                 Rule::Once(UNDECLARED),
                 "{method}"
             );
         }
-        assert_eq!(Route::new(Method::GET, &["x"]).rule(), Rule::Repeatable);
+        assert_eq!(Route::new(Method::GET, &["x"]).rule, Rule::Repeatable);
         // An identifier of `null` is none: Port picks one.
         let null = upsert_entity("service", &Write::default(), json!({"identifier": null}));
-        assert_eq!(null.rule(), Rule::Once(SECOND_ENTITY));
+        assert_eq!(null.rule, Rule::Once(SECOND_ENTITY));
     }
 
     #[test]
@@ -518,10 +565,7 @@ mod tests {
         let route = upsert_entity("service", &write, json!({"title": "t"}));
         assert!(route.is_tied());
         let pairs = |r: &Route| -> Vec<String> {
-            r.query_pairs()
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect()
+            r.query.iter().map(|(k, v)| format!("{k}={v}")).collect()
         };
         assert_eq!(
             pairs(&route),
@@ -544,7 +588,7 @@ mod tests {
                 "create_missing_related_entities=true"
             ]
         );
-        assert_eq!(untied.rule(), Rule::Once(SECOND_ENTITY));
+        assert_eq!(untied.rule, Rule::Once(SECOND_ENTITY));
         let delete = delete_entity("service", "a", false, Some("r_1")).untied();
         assert_eq!(pairs(&delete), ["delete_dependents=false"]);
     }

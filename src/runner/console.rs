@@ -12,9 +12,10 @@
 //!   by line, so that no text from outside (Port's answers, error pages, ids) can ever be read
 //!   as a command, such as `::stop-commands::` which would switch off the masking below.
 //!
-//! Every secret is registered with `::add-mask::` before it could ever be printed. The runner
-//! masks registered secrets in the log; this console also redacts them itself, so nothing
-//! printed depends on the runner alone.
+//! Every secret is registered with `::add-mask::` before it could ever be printed, as it is and
+//! in the forms a server echoes it in (JSON-escaped, percent-encoded). The runner masks
+//! registered secrets in the log; this console also redacts them itself, in every form, so
+//! nothing printed, written to the job summary or sent to a Port run depends on the runner.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -111,7 +112,8 @@ impl Console {
     pub fn is_debug(&self) -> bool {
         self.debug
     }
-    /// `::add-mask::` the value and redact it from everything printed afterwards.
+    /// `::add-mask::` the value and redact it from everything printed afterwards, in the
+    /// forms a server echoes it in too (see [`encoded_forms`]).
     ///
     /// The runner masks log lines one at a time, so a multi-line secret is also masked line by
     /// line. Blank values are skipped: the runner rejects an empty mask with a warning.
@@ -121,12 +123,11 @@ impl Console {
         }
         let mut parts = vec![secret.to_string()];
         if secret.contains('\n') || secret.contains('\r') {
-            for line in secret.split(['\n', '\r']) {
-                if !line.trim().is_empty() && !parts.iter().any(|p| p == line) {
-                    parts.push(line.to_string());
-                }
-            }
+            parts.extend(secret.split(['\n', '\r']).map(str::to_string));
         }
+        parts.extend(encoded_forms(secret));
+        let mut seen = std::collections::HashSet::new();
+        parts.retain(|p| !p.trim().is_empty() && seen.insert(p.clone()));
         let mut text = String::new();
         for part in &parts {
             push_command(&mut text, Command::AddMask, None, part);
@@ -242,6 +243,42 @@ impl Console {
             Sink::Capture(buffer) => lock(buffer).extend_from_slice(text.as_bytes()),
         }
     }
+}
+
+/// The forms other than its own that a secret is echoed back in: JSON-string-escaped (a
+/// JSON answer quoting it, without the quotes), and percent-encoded as URLs and forms encode
+/// it (every byte but `A-Z a-z 0-9 - . _ ~` as `%XX`; the same keeping `! * ' ( )`, as
+/// JavaScript's `encodeURIComponent` does; a form's, with `+` for a space). A Markdown-escaped
+/// secret needs none: `markdown` redacts before it escapes. Forms equal to the secret are left
+/// out.
+fn encoded_forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string();
+    let percent = |keep: &[u8], space: &str| {
+        let mut out = String::with_capacity(secret.len() * 3);
+        for &b in secret.as_bytes() {
+            if b.is_ascii_alphanumeric() || keep.contains(&b) {
+                out.push(b as char);
+            } else if b == b' ' {
+                out.push_str(space);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    };
+    let mut forms = vec![
+        json,
+        percent(b"-._~", "%20"),
+        percent(b"-._~!*'()", "%20"),
+        percent(b"-._*", "+"),
+    ];
+    forms.retain(|f| f != secret && !f.is_empty());
+    forms
 }
 
 /// Locks a mutex, going on with the data even if a thread panicked while holding it.
@@ -378,6 +415,9 @@ mod tests {
                 "::add-mask::-----BEGIN KEY-----",
                 "::add-mask::AbCdEf%2512",
                 "::add-mask::-----END KEY-----",
+                "::add-mask::-----BEGIN KEY-----\\nAbCdEf%2512\\n-----END KEY-----",
+                "::add-mask::-----BEGIN%2520KEY-----%250AAbCdEf%252512%250A-----END%2520KEY-----",
+                "::add-mask::-----BEGIN+KEY-----%250AAbCdEf%252512%250A-----END+KEY-----",
             ]
         );
         assert_eq!(
@@ -385,6 +425,32 @@ mod tests {
             "key:\n***\ndone"
         );
         assert_eq!(console.redact("line AbCdEf%12 alone"), "line *** alone");
+    }
+
+    #[test]
+    fn a_secret_is_masked_and_redacted_json_escaped_and_percent_encoded_too() {
+        let (console, out) = Console::capturing(false);
+        let secret = r#"cs-S3cret*val_-ue"q\z (x)"#;
+        console.add_mask(secret);
+        let forms = [
+            secret,
+            r#"cs-S3cret*val_-ue\"q\\z (x)"#,
+            "cs-S3cret%2Aval_-ue%22q%5Cz%20%28x%29",
+            "cs-S3cret*val_-ue%22q%5Cz%20(x)",
+            "cs-S3cret*val_-ue%22q%5Cz+%28x%29",
+        ];
+        let masks: Vec<String> = forms
+            .iter()
+            .map(|f| format!("::add-mask::{}", escape_data(f)))
+            .collect();
+        assert_eq!(out.lines(), masks);
+        for form in forms {
+            assert_eq!(console.redact(&format!("[{form}]")), "[***]", "{form}");
+        }
+        // A secret no encoding changes is masked once.
+        let (console, out) = Console::capturing(false);
+        console.add_mask("eyJhbGciOi.J9-x_yz");
+        assert_eq!(out.lines(), ["::add-mask::eyJhbGciOi.J9-x_yz"]);
     }
 
     #[test]
@@ -619,7 +685,12 @@ mod tests {
                 let (name, props, data) = runner_reads(&line).expect("a command");
                 prop_assert_eq!(name, "add-mask");
                 prop_assert!(props.is_empty());
-                prop_assert!(secret.contains(&data), "{:?} in {:?}", data, secret);
+                prop_assert!(
+                    secret.contains(&data) || encoded_forms(&secret).contains(&data),
+                    "{:?} in {:?}",
+                    data,
+                    secret
+                );
             }
         }
     }

@@ -1,6 +1,6 @@
 //! BULK_UPSERT from a file in the workspace (`entitiesFile`): a JSON array or NDJSON, read as
 //! the batches go out, for entity sets larger than the 128 KiB an input can carry. A bad line
-//! is reported alone; a path the action's container cannot see fails before any request.
+//! is reported alone; a path outside the workspace fails before any request.
 
 use std::path::Path;
 
@@ -217,7 +217,7 @@ fn a_path_out_of_the_workspace_is_refused_before_any_request() {
     refused("port/../../entities.json", |ws| {
         format!(
             "is 'port/../../entities.json', which is outside the workspace ({}), the only \
-             folder the action's container sees: put the file in the workspace and write its \
+             folder the step may read or write: put the file in the workspace and write its \
              path relative to it",
             ws.display()
         )
@@ -232,8 +232,8 @@ fn a_path_of_the_runners_host_is_refused_with_the_path_to_write() {
         |ws| {
             format!(
                 "is '/home/runner/work/payments/payments/port/entities.json', an absolute path \
-             outside the workspace: the action runs in a container that sees only the \
-             workspace, as {}; write it relative to the workspace: port/entities.json",
+             outside the workspace, which this step sees as {}, the only folder it may read or \
+             write; write it relative to the workspace: port/entities.json",
                 ws.display()
             )
         },

@@ -432,6 +432,97 @@ fn secrets_echoed_by_port_never_reach_the_summary_escaped() {
     );
 }
 
+/// A client secret with the characters JSON and URLs escape: `"`, `\` and `*`.
+const ENCODED_SECRET: &str = r#"cs-S3cret*val_-ue"q\z"#;
+
+#[test]
+fn a_secret_port_echoes_json_escaped_or_percent_encoded_reaches_no_log_summary_or_run() {
+    let port = StandIn::start();
+    let echoed = [
+        ENCODED_SECRET,
+        r#"cs-S3cret*val_-ue\"q\\z"#,
+        "cs-S3cret%2Aval_-ue%22q%5Cz",
+        "cs-S3cret*val_-ue%22q%5Cz",
+    ];
+    respond(
+        &port,
+        "POST /v1/auth/access_token",
+        200,
+        &[],
+        json!({"ok": true, "accessToken": "tok-plain", "expiresIn": 3600, "tokenType": "Bearer"}),
+    );
+    respond(
+        &port,
+        UPSERT_ROUTE,
+        422,
+        &[],
+        json!({"ok": false, "error": "invalid_request", "message": format!(
+            "bad client: raw {} json {} url {} uri {}", echoed[0], echoed[1], echoed[2], echoed[3]
+        )}),
+    );
+    respond(
+        &port,
+        "GET /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "IN_PROGRESS", "link": []}}),
+    );
+    respond(
+        &port,
+        "PATCH /v1/actions/runs/r_demo",
+        200,
+        &[],
+        json!({"ok": true, "run": {"id": "r_demo", "status": "FAILURE"}}),
+    );
+    let out = upsert(&port)
+        .input("clientSecret", ENCODED_SECRET)
+        .input("status", "SUCCESS")
+        .run();
+    out.assert_failure("bad client: raw *** json *** url *** uri ***");
+    // Every form is masked for the runner too.
+    for form in &echoed[1..] {
+        let mask = format!("::add-mask::{}", form.replace('%', "%25"));
+        assert!(
+            out.stdout.lines().any(|l| l == mask),
+            "{mask}\n{}",
+            out.stdout
+        );
+    }
+    // `S3cret` is kept by every encoding: no form of the secret is anywhere.
+    let printed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    assert!(
+        printed.iter().any(|l| l.contains("bad client")),
+        "{}",
+        out.stdout
+    );
+    for line in &printed {
+        assert!(!line.contains("S3cret"), "{line}\n{}", out.stdout);
+    }
+    assert!(
+        out.summary.contains("bad client: raw \\*\\*\\* json"),
+        "{}",
+        out.summary
+    );
+    assert!(!out.summary.contains("S3cret"), "{}", out.summary);
+    let patch = port
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("the run was finished");
+    let body = patch.body.expect("a PATCH body");
+    assert_eq!(body["status"], "FAILURE");
+    let summary = body["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("raw *** json *** url *** uri ***"),
+        "{summary}"
+    );
+    assert!(!body.to_string().contains("S3cret"), "{body}");
+}
+
 #[test]
 fn the_summary_shows_the_runs_links_and_label_as_text() {
     let port = StandIn::start();
@@ -497,51 +588,24 @@ fn state_with(name: &str, value: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn state_the_start_of_track_cannot_have_saved_sends_nothing_and_sets_no_output() {
+fn a_run_id_the_start_of_track_cannot_have_saved_sends_nothing_and_sets_no_output() {
     let port = stand_in_with_run();
     let cases = [
+        ("..", "is not a valid Port run id: '..' is not allowed"),
+        (".", "is not a valid Port run id: '.' is not allowed"),
+        ("a/b", "is not a valid Port run id: 'a/b' contains '/'"),
+        ("r_demo/../../entities", "is not a valid Port run id"),
         (
-            "portRunId",
-            "..",
-            "is not a valid Port run id: '..' is not allowed",
-        ),
-        (
-            "portRunId",
-            ".",
-            "is not a valid Port run id: '.' is not allowed",
-        ),
-        (
-            "portRunId",
-            "a/b",
-            "is not a valid Port run id: 'a/b' contains '/'",
-        ),
-        (
-            "portRunId",
-            "r_demo/../../entities",
-            "is not a valid Port run id",
-        ),
-        (
-            "portRunId",
             "r_demo\n::set-output name=runId::pwned",
             "is not a valid Port run id: 'r_demo\\n::set-output name=runId::pwned' contains '\\n'",
         ),
         (
-            "portRunId",
             "r_demo\nr_other",
             "is not a valid Port run id: 'r_demo\\nr_other' contains '\\n'",
         ),
-        (
-            "portRunSource",
-            "x\n::error::pwned",
-            "holds a control character: 'x\\n::error::pwned'",
-        ),
-        (
-            "portStartedAt",
-            "1e99",
-            "is not a number of seconds since 1970: '1e99'",
-        ),
     ];
-    for (name, value, why) in cases {
+    for (value, why) in cases {
+        let name = "portRunId";
         let state = state_with(name, value);
         for fail_on_error in ["false", "true"] {
             let out = Step::track_end(&port, "success", &state)
@@ -587,6 +651,70 @@ fn state_the_start_of_track_cannot_have_saved_sends_nothing_and_sets_no_output()
             "{}",
             r.line()
         );
+    }
+}
+
+#[test]
+fn a_bad_source_or_start_time_in_the_state_of_track_is_left_out_and_the_run_still_finished() {
+    let future = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 400)
+        .to_string();
+    let cases = [
+        (
+            "portRunSource",
+            "x\n::error::pwned",
+            "holds a control character: 'x\\n::error::pwned'; the run is said to come from \
+             the track step's start",
+        ),
+        (
+            "portRunSource",
+            "a\tb",
+            "holds a control character: 'a\\tb'; the run is said to come from the track \
+             step's start",
+        ),
+        (
+            "portStartedAt",
+            "1e99",
+            "is not a number of seconds since 1970: '1e99'; the job's duration is not given",
+        ),
+        ("portStartedAt", &future, "is in the future"),
+    ];
+    for (name, value, why) in cases {
+        let port = stand_in_with_run();
+        let out = Step::track_end(&port, "success", &state_with(name, value))
+            .input("failOnError", "true")
+            .run();
+        out.assert_success();
+        let annotations = assert_only_meant_commands(&out);
+        let expected =
+            format!("STATE_{name}, saved by the start of track for the end of the job, {why}");
+        assert_eq!(annotations.len(), 1, "{name}={value:?}:\n{}", out.stdout);
+        assert!(
+            annotations[0].contains(&expected),
+            "{name}={value:?}: {annotations:?}"
+        );
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("::warning") && l.contains(&format!("STATE_{name}"))),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(out.output("runId"), Some("r_demo"));
+        let run = port.run("r_demo").unwrap();
+        assert_eq!(run["status"], "SUCCESS", "{name}={value:?}");
+        assert_eq!(run["statusLabel"], "Succeeded", "{name}={value:?}");
+        // Without a start time the summary names no duration.
+        let summary = run["summary"].as_str().unwrap();
+        assert_eq!(
+            summary.contains(" succeeded after "),
+            name != "portStartedAt",
+            "{summary}"
+        );
+        assert!(!out.summary.contains("pwned\n"), "{}", out.summary);
     }
 }
 

@@ -187,6 +187,28 @@ fn searches_of_no_single_blueprint_keep_the_unpaged_route() {
 }
 
 #[test]
+fn a_query_naming_no_valid_blueprint_is_sent_as_given_to_the_unpaged_route() {
+    let port = catalog(2, 0);
+    // `..` would be resolved away in the blueprint route's URL, and `a b` is no identifier: the
+    // query goes to the route that takes it whole, and Port matches no entity.
+    for value in ["..", ".", "a b"] {
+        port.clear_requests();
+        let query = json!({"combinator": "and", "rules": [
+            {"property": "$blueprint", "operator": "=", "value": value}
+        ]});
+        let out = search(&port).input("query", &query.to_string()).run();
+        out.assert_success();
+        assert_eq!(
+            searches(&port),
+            vec![("POST /v1/entities/search".to_string(), query)],
+            "{value:?}"
+        );
+        assert_eq!(out.json_output("entities"), json!([]), "{value:?}");
+    }
+    assert_spec_clean(&port);
+}
+
+#[test]
 fn search_answers_travel_gzipped() {
     let port = catalog(1500, 0);
     let out = search(&port).input("blueprint", "service").run();
