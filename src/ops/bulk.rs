@@ -467,7 +467,13 @@ fn check_element(element: Element, default_blueprint: Option<&str>) -> Result<It
             let problem = crate::inputs::entity_problem(&other).unwrap_or_default();
             return Err(failed(None, "invalid_entity", problem));
         }
-        Err(rejected) => return Err(failed(None, rejected.error, rejected.message)),
+        Err(rejected) => {
+            return Err(failed(
+                rejected.identifier,
+                rejected.error,
+                rejected.message,
+            ))
+        }
     };
     let identifier = body
         .get("identifier")

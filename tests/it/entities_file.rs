@@ -465,3 +465,26 @@ fn the_first_batch_is_on_the_wire_before_the_rest_of_the_file_is_written() {
     assert_eq!(ids[399], "svc-399");
     assert_eq!(port.entities("service").len(), 400);
 }
+
+#[test]
+fn an_element_refused_for_its_blueprint_keeps_its_identifier_in_failed() {
+    let port = StandIn::start();
+    let ws = workspace(&[(
+        "e.ndjson",
+        "{\"identifier\": \"a\", \"blueprint\": \"..\"}\n{\"identifier\": \"b\", \"blueprint\": \"service\"}\n",
+    )]);
+    let out = bulk_from(&port, ws.path(), "e.ndjson").run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.json_output("identifiers"), json!(["b"]));
+    let failed = out.json_output("failed");
+    assert_eq!(failed[0]["index"], 0, "{failed}");
+    assert_eq!(failed[0]["identifier"], "a", "{failed}");
+    assert_eq!(failed[0]["error"], "invalid_entity", "{failed}");
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 1: "),
+        "{failed}"
+    );
+}

@@ -108,6 +108,8 @@ impl FileElements {
 pub struct Rejected {
     pub error: &'static str,
     pub message: String,
+    /// The element's `identifier`, when it is an object with a string one.
+    pub identifier: Option<String>,
 }
 
 /// Why the file cannot be read on; said as the end of a sentence about the file.
@@ -295,6 +297,7 @@ impl<R: BufRead> EntityReader<R> {
                 PieceKind::Empty => Err(Rejected {
                     error: "invalid_json",
                     message: "not valid JSON: an empty element (a comma too many)".into(),
+                    identifier: None,
                 }),
                 PieceKind::TooLarge => Err(too_large()),
                 PieceKind::Text => parse(self.scan.text(), piece.column, false),
@@ -477,6 +480,7 @@ impl ArrayScan {
 fn too_large() -> Rejected {
     Rejected {
         error: "payload_too_large",
+        identifier: None,
         message: format!(
             "the element is over {} MiB of text, over Port's 1 MiB request limit; it was not sent",
             MAX_ELEMENT_BYTES / (1024 * 1024)
@@ -493,6 +497,10 @@ fn parse(text: &[u8], column: usize, one_line: bool) -> Result<Value, Rejected> 
             Some(problem) => Err(Rejected {
                 error: "invalid_entity",
                 message: problem,
+                identifier: value
+                    .get("identifier")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             }),
         },
         Err(e) => {
@@ -512,6 +520,7 @@ fn parse(text: &[u8], column: usize, one_line: bool) -> Result<Value, Rejected> 
             Err(Rejected {
                 error: "invalid_json",
                 message: format!("not valid JSON: {what} at {position}{hint}"),
+                identifier: None,
             })
         }
     }
