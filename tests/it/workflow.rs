@@ -614,7 +614,7 @@ fn a_list_too_long_for_an_output_reaches_the_caller_as_an_artifact() {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
-    assert_eq!(paths, [failed_file.clone()]);
+    assert_eq!(paths, [failed_file.as_str()]);
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(workspace.path().join(&failed_file)).unwrap())
             .unwrap();
