@@ -359,3 +359,56 @@ fn an_external_run_id_alone_is_sent_to_the_run() {
     assert_eq!(patch_body(&port), json!({"externalRunId": "deploy-77"}));
     assert_eq!(port.run("r_demo").unwrap()["externalRunId"], "deploy-77");
 }
+
+#[test]
+fn a_status_after_a_running_label_ends_the_run_with_the_outcomes_label() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("statusLabel", "Deploying")
+        .run()
+        .assert_success();
+    assert_eq!(port.run("r_demo").unwrap()["statusLabel"], "Deploying");
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "failure")
+        .run()
+        .assert_success();
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "FAILURE");
+    assert_eq!(run["statusLabel"], "Failed", "{run:#}");
+}
+
+#[test]
+fn a_success_without_a_label_is_labelled_succeeded() {
+    let port = stand_in_with_run();
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .run();
+    out.assert_success();
+    let body = patch_body(&port);
+    assert_eq!(body["status"], "SUCCESS");
+    assert_eq!(body["statusLabel"], "Succeeded");
+    assert_eq!(port.run("r_demo").unwrap()["statusLabel"], "Succeeded");
+    assert!(
+        out.summary.contains("finished: **SUCCESS** (Succeeded)"),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn a_success_with_a_label_keeps_the_label_given() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .input("statusLabel", "Deployed")
+        .run()
+        .assert_success();
+    assert_eq!(patch_body(&port)["statusLabel"], "Deployed");
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "SUCCESS");
+    assert_eq!(run["statusLabel"], "Deployed");
+}
