@@ -181,6 +181,10 @@ impl Changes {
             }),
         }
     }
+
+    fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
 }
 
 /// Whether a step with no run id should ask Port for the run of this workflow run: only in a
@@ -326,10 +330,11 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
     }
 }
 
-/// Reads the run, then PATCHes it. The run is read whenever links or a status are to be sent:
-/// for the links it already has (a PATCH replaces them), and so that a run that has already
-/// ended keeps its status, label and summary. The read may use the time up to
-/// [`Deadlines::read_run`]; the PATCH alone has the rest, so a slow read cannot starve it.
+/// Reads the run, then PATCHes it. The run is read before every PATCH but one that holds
+/// `externalRunId` alone: for the links it already has (a PATCH replaces them), and so that a
+/// run that has already ended keeps its status, label and summary. The read may use the time
+/// up to [`Deadlines::read_run`]; the PATCH alone has the rest, so a slow read cannot starve
+/// it.
 ///
 /// [`Deadlines::read_run`]: super::Deadlines
 async fn update_run(
@@ -345,7 +350,7 @@ async fn update_run(
     };
     let mut wanted: Vec<String> = report.links.clone();
     wanted.extend(job_url);
-    let current = if wanted.is_empty() && changes.status.is_none() {
+    let current = if wanted.is_empty() && changes.is_empty() {
         None
     } else {
         read_before_patch(step, run_id, !wanted.is_empty()).await?

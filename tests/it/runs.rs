@@ -86,7 +86,7 @@ fn link_input_is_added_to_the_links_the_run_had() {
 }
 
 #[test]
-fn without_the_job_link_and_no_link_input_the_run_is_not_read() {
+fn a_summary_without_links_is_sent_once_the_run_is_read() {
     let port = stand_in_with_run();
     Step::new(&port)
         .input("operation", "PATCH_RUN")
@@ -95,10 +95,12 @@ fn without_the_job_link_and_no_link_input_the_run_is_not_read() {
         .input("externalRunId", "deploy-77")
         .run()
         .assert_success();
+    // Read first, so that a run that has already ended keeps its summary.
     assert_eq!(
         lines(&port),
         [
             "POST /v1/auth/access_token",
+            "GET /v1/actions/runs/r_demo?version=v2",
             "PATCH /v1/actions/runs/r_demo"
         ]
     );
