@@ -87,7 +87,8 @@ impl Report {
 ///
 /// The status does not depend on the log line: a log line Port refused is reported after the
 /// run is updated, as a warning when a status was written (finishing the run was the step's
-/// job) and as the step's error otherwise.
+/// job) or when the update failed too (the step then fails with the update's error), and as
+/// the step's error otherwise.
 pub async fn report(
     step: &mut Step,
     report: &Report,
@@ -101,6 +102,12 @@ pub async fn report(
     if failure.is_none() {
         if let Some(message) = &report.log_line {
             log_error = post_log(step, &run.id, message).await.err();
+        }
+    }
+    if step.stop.reason().is_some() {
+        // Cancelled while the line was at Port: that request is what was cut short.
+        if let Some(e) = log_error {
+            return Err(e);
         }
     }
     let Some(changes) = Changes::of(step, report, failure) else {
@@ -119,18 +126,19 @@ pub async fn report(
     } else {
         Ok(())
     };
-    match log_error {
-        Some(e) if finishes && updated.is_ok() => {
-            let message = format!("{e:#}; the run's status was sent all the same");
+    match (log_error, updated) {
+        (None, updated) => updated,
+        (Some(e), Ok(())) if !finishes => Err(e),
+        (Some(e), updated) => {
+            // Side by side, not one inside the other: neither caused the other.
+            let message = match updated {
+                Ok(()) => format!("{e:#}; the run's status was sent all the same"),
+                Err(_) => format!("{e:#}"),
+            };
             step.console.warning(Some("Log line not posted"), &message);
             step.note(format!("⚠️ {}", text(&step.console, &message)));
-            Ok(())
+            updated
         }
-        Some(e) => match updated {
-            Ok(()) => Err(e),
-            Err(u) => Err(u.context(format!("{e:#}"))),
-        },
-        None => updated,
     }
 }
 
@@ -404,7 +412,7 @@ async fn update_run(
 /// The run as it is before the PATCH, or `None` when it cannot be read in time: the update
 /// matters more than the links, so it is then sent without them (sending links unread would
 /// replace the ones the run has). A run Port does not know is an error: it cannot be updated
-/// either.
+/// either. So is a read cut short because the step was cancelled: nothing more is sent.
 async fn read_before_patch(
     step: &mut Step,
     run_id: &str,
@@ -412,7 +420,7 @@ async fn read_before_patch(
 ) -> anyhow::Result<Option<Value>> {
     match get_run(step, run_id, step.deadlines.read_run).await {
         Ok(run) => Ok(Some(run)),
-        Err(e) if e.code() == Some("not_found") => {
+        Err(e) if e.code() == Some("not_found") || matches!(e, PortError::Stopped { .. }) => {
             Err(anyhow::Error::new(e).context(format!("cannot read Port run {run_id}")))
         }
         Err(e) => {

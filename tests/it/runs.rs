@@ -1,11 +1,11 @@
 //! Reporting to a Port run: status, label, summary, links, log lines, and one step that
 //! writes an entity and finishes the run.
 
-use port_stand_in::StandIn;
+use port_stand_in::{FaultKind, StandIn};
 use serde_json::json;
 
 use crate::support::{
-    assert_spec_clean, lines, stand_in_with_run, Step, JOB_URL, WORKFLOW_RUN_URL,
+    assert_spec_clean, fault, lines, respond, stand_in_with_run, Step, JOB_URL, WORKFLOW_RUN_URL,
 };
 
 fn patch_body(port: &StandIn) -> serde_json::Value {
@@ -413,4 +413,114 @@ fn a_success_with_a_label_keeps_the_label_given() {
     let run = port.run("r_demo").unwrap();
     assert_eq!(run["status"], "SUCCESS");
     assert_eq!(run["statusLabel"], "Deployed");
+}
+
+#[test]
+fn a_cancel_during_the_read_of_the_run_sends_nothing_more_and_says_nothing_was_updated() {
+    let port = stand_in_with_run();
+    fault(&port, "GET /v1/actions/runs/r_demo", FaultKind::Hang);
+    let step = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s");
+    let out = crate::faults::signal_while_hung(
+        &port,
+        step,
+        "GET /v1/actions/runs/r_demo?version=v2",
+        libc::SIGTERM,
+    );
+    out.assert_failure(
+        "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot read Port run \
+         r_demo: GET /v1/actions/runs/r_demo got no answer: the step was cancelled (SIGTERM)",
+    );
+    for untrue in [
+        "without adding links",
+        "updating it",
+        "Run links not updated",
+    ] {
+        assert!(!out.stdout.contains(untrue), "{untrue}: {}", out.stdout);
+        assert!(!out.summary.contains(untrue), "{untrue}: {}", out.summary);
+    }
+    assert!(!out.summary.contains("finished: "), "{}", out.summary);
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "GET /v1/actions/runs/r_demo?version=v2"
+        ]
+    );
+    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
+}
+
+#[test]
+fn a_lost_log_line_and_a_refused_update_are_each_reported_on_their_own() {
+    let port = stand_in_with_run();
+    respond(
+        &port,
+        "POST /v1/actions/runs/r_demo/logs",
+        500,
+        &[],
+        json!({"ok": false, "error": "internal_error", "message": "logs are down"}),
+    );
+    respond(
+        &port,
+        "PATCH /v1/actions/runs/r_demo",
+        422,
+        &[],
+        json!({"ok": false, "error": "invalid_request", "message": "status refused"}),
+    );
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("logMessage", "Deployed")
+        .input("status", "success")
+        .run();
+    out.assert_failure(
+        "cannot update Port run r_demo: Port API 422 invalid_request: status refused",
+    );
+    let errors = out.errors();
+    assert_eq!(errors.len(), 1, "{}", out.stdout);
+    assert!(
+        !errors[0].contains("log line"),
+        "the update's error is not put inside the log line's: {}",
+        errors[0]
+    );
+    assert!(
+        out.stdout.contains(
+            "::warning title=Log line not posted::cannot post the log line to Port run r_demo: \
+             Port API 500 internal_error: logs are down"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_cancel_while_the_log_line_is_at_port_is_the_one_thing_said() {
+    let port = stand_in_with_run();
+    fault(&port, "POST /v1/actions/runs/r_demo/logs", FaultKind::Hang);
+    let step = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("logMessage", "Deployed")
+        .input("status", "success")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s");
+    let out = crate::faults::signal_while_hung(
+        &port,
+        step,
+        "POST /v1/actions/runs/r_demo/logs",
+        libc::SIGTERM,
+    );
+    out.assert_failure(
+        "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot post the log \
+         line to Port run r_demo: POST /v1/actions/runs/r_demo/logs got no answer",
+    );
+    assert!(!out.stdout.contains("::warning"), "{}", out.stdout);
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "POST /v1/actions/runs/r_demo/logs"
+        ]
+    );
 }
