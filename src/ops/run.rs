@@ -465,9 +465,9 @@ fn keep_what_the_run_ended_with(step: &mut Step, ended: &str, changes: &Changes)
             "its status was left as it is instead of being set to {}",
             s.port_value()
         ),
-        (Some(s), Some((others, _, they))) => format!(
+        (Some(s), Some((others, were, they))) => format!(
             "its status was left as it is instead of being set to {}, and its {others} as \
-             {they} were",
+             {they} {were}",
             s.port_value()
         ),
         (None, Some((others, were, they))) => {
