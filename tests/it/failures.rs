@@ -3,7 +3,7 @@
 
 use port_stand_in::StandIn;
 
-use crate::support::{lines, stand_in_with_run, Step};
+use crate::support::{lines, Step};
 
 #[test]
 fn invalid_json_names_the_input_and_the_position_and_sends_nothing() {
@@ -157,46 +157,4 @@ fn secrets_never_reach_the_log_outputs_or_summary_even_in_debug() {
             assert!(!out.stdout.contains("::group::"));
         }
     }
-}
-
-#[test]
-fn a_refused_upsert_ends_the_run_failed_whatever_label_the_step_was_given() {
-    let port = stand_in_with_run();
-    port.reject_entity(
-        "service",
-        "payments",
-        422,
-        "blueprint_schema_mismatch",
-        "property \"replicas\" must be a number",
-    );
-    let out = Step::new(&port)
-        .input("blueprint", "service")
-        .input("identifier", "payments")
-        .input("properties", r#"{"replicas": "three"}"#)
-        .input("status", "success")
-        .input("statusLabel", "Deployed")
-        .run();
-    out.assert_failure(
-        "Port API 422 blueprint_schema_mismatch: property \"replicas\" must be a number",
-    );
-    let patch = port
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "PATCH")
-        .and_then(|r| r.body)
-        .expect("a PATCH");
-    assert_eq!(patch["status"], "FAILURE");
-    assert_eq!(patch["statusLabel"], "Failed", "{patch:#}");
-    let summary = patch["summary"].as_str().unwrap();
-    assert!(
-        summary.starts_with("cannot upsert the entity in blueprint 'service': ")
-            && summary.contains(
-                "Port API 422 blueprint_schema_mismatch: property \"replicas\" must be a number"
-            ),
-        "{summary}"
-    );
-    let run = port.run("r_demo").unwrap();
-    assert_eq!(run["status"], "FAILURE");
-    assert_eq!(run["statusLabel"], "Failed");
-    assert_eq!(run["summary"], summary);
 }

@@ -5,7 +5,8 @@ use port_stand_in::{FaultKind, StandIn};
 use serde_json::json;
 
 use crate::support::{
-    assert_spec_clean, fault, lines, respond, stand_in_with_run, Step, JOB_URL, WORKFLOW_RUN_URL,
+    assert_spec_clean, fault, lines, respond, stand_in_with_run, Outcome, Step, JOB_URL,
+    WORKFLOW_RUN_URL,
 };
 
 fn patch_body(port: &StandIn) -> serde_json::Value {
@@ -172,17 +173,27 @@ fn a_failed_entity_write_finishes_the_run_as_failure_with_the_error() {
         .input("properties", r#"{"replicas": "three"}"#)
         .input("logMessage", "Entity written")
         .input("status", "success")
+        .input("statusLabel", "Deployed")
         .run();
     out.assert_failure(
         "Port API 422 blueprint_schema_mismatch: property \"replicas\" must be a number",
     );
-    let run = port.run("r_demo").unwrap();
-    assert_eq!(run["status"], "FAILURE");
-    let summary = run["summary"].as_str().unwrap();
+    // The label given for the success the step expected is not sent.
+    let body = patch_body(&port);
+    assert_eq!(body["status"], "FAILURE");
+    assert_eq!(body["statusLabel"], "Failed", "{body:#}");
+    let summary = body["summary"].as_str().unwrap();
     assert!(
-        summary.contains("blueprint_schema_mismatch"),
+        summary.starts_with("cannot upsert the entity in blueprint 'service': ")
+            && summary.contains(
+                "Port API 422 blueprint_schema_mismatch: property \"replicas\" must be a number"
+            ),
         "run summary: {summary}"
     );
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "FAILURE");
+    assert_eq!(run["statusLabel"], "Failed");
+    assert_eq!(run["summary"], summary);
     assert!(port.logs("r_demo").is_empty(), "no success log line");
 }
 
@@ -415,21 +426,25 @@ fn a_success_with_a_label_keeps_the_label_given() {
     assert_eq!(run["statusLabel"], "Deployed");
 }
 
-#[test]
-fn a_cancel_during_the_read_of_the_run_sends_nothing_more_and_says_nothing_was_updated() {
-    let port = stand_in_with_run();
-    fault(&port, "GET /v1/actions/runs/r_demo", FaultKind::Hang);
-    let step = Step::new(&port)
+/// A PATCH_RUN step finishing `r_demo` (with `inputs` added), cancelled by SIGTERM while its
+/// request `line` hangs at Port.
+fn cancelled_while_at_port(port: &StandIn, line: &str, inputs: &[(&str, &str)]) -> Outcome {
+    fault(port, line.split('?').next().unwrap(), FaultKind::Hang);
+    let mut step = Step::new(port)
         .input("operation", "PATCH_RUN")
         .input("status", "success")
         .input("requestTimeout", "60s")
         .input("timeout", "120s");
-    let out = crate::faults::signal_while_hung(
-        &port,
-        step,
-        "GET /v1/actions/runs/r_demo?version=v2",
-        libc::SIGTERM,
-    );
+    for (name, value) in inputs {
+        step = step.input(name, value);
+    }
+    crate::faults::signal_while_hung(port, step, line, libc::SIGTERM)
+}
+
+#[test]
+fn a_cancel_during_the_read_of_the_run_sends_nothing_more_and_says_nothing_was_updated() {
+    let port = stand_in_with_run();
+    let out = cancelled_while_at_port(&port, "GET /v1/actions/runs/r_demo?version=v2", &[]);
     out.assert_failure(
         "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot read Port run \
          r_demo: GET /v1/actions/runs/r_demo got no answer: the step was cancelled (SIGTERM)",
@@ -498,18 +513,10 @@ fn a_lost_log_line_and_a_refused_update_are_each_reported_on_their_own() {
 #[test]
 fn a_cancel_while_the_log_line_is_at_port_is_the_one_thing_said() {
     let port = stand_in_with_run();
-    fault(&port, "POST /v1/actions/runs/r_demo/logs", FaultKind::Hang);
-    let step = Step::new(&port)
-        .input("operation", "PATCH_RUN")
-        .input("logMessage", "Deployed")
-        .input("status", "success")
-        .input("requestTimeout", "60s")
-        .input("timeout", "120s");
-    let out = crate::faults::signal_while_hung(
+    let out = cancelled_while_at_port(
         &port,
-        step,
         "POST /v1/actions/runs/r_demo/logs",
-        libc::SIGTERM,
+        &[("logMessage", "Deployed")],
     );
     out.assert_failure(
         "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot post the log \
