@@ -82,20 +82,28 @@ impl Status {
             Status::Failure | Status::Cancelled => "FAILURE",
         }
     }
-    /// The status label sent when the `statusLabel` input is not given.
-    pub fn default_label(self) -> Option<&'static str> {
+    /// The words for a status, all in one place: the label a finished run keeps ("Succeeded"),
+    /// how a job ended ("succeeded", "cancelled": "deploy cancelled") and the verb of a
+    /// sentence ("was cancelled").
+    fn words(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Status::Cancelled => Some("Cancelled"),
-            _ => None,
+            Status::Success => ("Succeeded", "succeeded", "succeeded"),
+            Status::Failure => ("Failed", "failed", "failed"),
+            Status::Cancelled => ("Cancelled", "cancelled", "was cancelled"),
         }
     }
-    /// The verb of the generated summary: "succeeded", "failed", "was cancelled".
+    /// The label a run finished with this status keeps when no `statusLabel` is given:
+    /// "Succeeded", "Failed", "Cancelled".
+    pub fn finished_label(self) -> &'static str {
+        self.words().0
+    }
+    /// How a job with this status ended, after its name: "succeeded", "failed", "cancelled".
+    pub fn ended(self) -> &'static str {
+        self.words().1
+    }
+    /// The verb of a sentence about a job: "succeeded", "failed", "was cancelled".
     pub fn verb(self) -> &'static str {
-        match self {
-            Status::Success => "succeeded",
-            Status::Failure => "failed",
-            Status::Cancelled => "was cancelled",
-        }
+        self.words().2
     }
 }
 

@@ -82,12 +82,13 @@ impl Report {
 
 /// Sends `report` to the step's run, if it has one: the log line, and the run's changes
 /// (status, label, summary, links). `failure` is the error of the operation that ran before;
-/// with a status to send the run is then finished as `FAILURE` with that error as its
-/// summary, so it does not stay `IN_PROGRESS` because the step died.
+/// with a status to send the run is then finished as `FAILURE`, labelled "Failed", with that
+/// error as its summary, so it does not stay `IN_PROGRESS` because the step died.
 ///
 /// The status does not depend on the log line: a log line Port refused is reported after the
 /// run is updated, as a warning when a status was written (finishing the run was the step's
-/// job) and as the step's error otherwise.
+/// job) or when the update failed too (the step then fails with the update's error), and as
+/// the step's error otherwise.
 pub async fn report(
     step: &mut Step,
     report: &Report,
@@ -103,38 +104,94 @@ pub async fn report(
             log_error = post_log(step, &run.id, message).await.err();
         }
     }
-    let (status, summary) = match (failure, report.status) {
-        (Some(e), Some(_)) => (
-            Some(Status::Failure),
-            Some(step.console.redact(&format!("{e:#}"))),
-        ),
-        (Some(_), None) => return log_error.map_or(Ok(()), Err),
-        (None, status) => (status, report.summary.clone()),
+    if step.stop.reason().is_some() {
+        // Cancelled while the line was at Port: that request is what was cut short.
+        if let Some(e) = log_error {
+            return Err(e);
+        }
+    }
+    let Some(changes) = Changes::of(step, report, failure) else {
+        return log_error.map_or(Ok(()), Err);
     };
+    let finishes = changes.status.is_some();
     // `track` always adds the job's URL; a plain step changes the run only when asked.
-    let changes_run = status.is_some()
+    let changes_run = finishes
         || report.always_update
-        || report.label.is_some()
-        || summary.is_some()
+        || changes.label.is_some()
+        || changes.summary.is_some()
         || !report.links.is_empty()
         || report.external_run_id.is_some();
     let updated = if changes_run {
-        update_run(step, &run.id, report, status, summary).await
+        update_run(step, &run.id, report, changes).await
     } else {
         Ok(())
     };
-    match log_error {
-        Some(e) if status.is_some() && updated.is_ok() => {
-            let message = format!("{e:#}; the run's status was sent all the same");
+    match (log_error, updated) {
+        (None, updated) => updated,
+        (Some(e), Ok(())) if !finishes => Err(e),
+        (Some(e), updated) => {
+            // Side by side, not one inside the other: neither caused the other.
+            let message = match updated {
+                Ok(()) => format!("{e:#}; the run's status was sent all the same"),
+                Err(_) => format!("{e:#}"),
+            };
             step.console.warning(Some("Log line not posted"), &message);
             step.note(format!("⚠️ {}", text(&step.console, &message)));
-            Ok(())
+            updated
         }
-        Some(e) => match updated {
-            Ok(()) => Err(e),
-            Err(u) => Err(u.context(format!("{e:#}"))),
-        },
-        None => updated,
+    }
+}
+
+/// What a step writes on its run besides links: the status, and the label and summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Changes {
+    status: Option<Status>,
+    label: Option<String>,
+    summary: Option<String>,
+}
+
+impl Changes {
+    /// The status, label and summary `report` sends, after an operation that ended with
+    /// `failure`; `None` when the operation failed and no status was given (the run is then
+    /// left alone).
+    ///
+    /// The label a finished run keeps says how it ended: the `statusLabel` given, else the
+    /// status's own ("Succeeded", "Failed", "Cancelled"). When the operation failed, the run
+    /// ends as `FAILURE` labelled "Failed" with the error as its summary, whatever label the
+    /// step was given for the success it expected.
+    fn of(step: &Step, report: &Report, failure: Option<&anyhow::Error>) -> Option<Changes> {
+        match (failure, report.status) {
+            (Some(e), Some(_)) => Some(Changes {
+                status: Some(Status::Failure),
+                label: Some(Status::Failure.finished_label().to_string()),
+                summary: Some(step.console.redact(&format!("{e:#}"))),
+            }),
+            (Some(_), None) => None,
+            (None, Some(status)) => Some(Changes {
+                status: Some(status),
+                label: Some(
+                    report
+                        .label
+                        .clone()
+                        .unwrap_or_else(|| status.finished_label().to_string()),
+                ),
+                summary: Some(
+                    report
+                        .summary
+                        .clone()
+                        .unwrap_or_else(|| generated_summary(step, status, None)),
+                ),
+            }),
+            (None, None) => Some(Changes {
+                status: None,
+                label: report.label.clone(),
+                summary: report.summary.clone(),
+            }),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Changes::default()
     }
 }
 
@@ -281,18 +338,18 @@ async fn post_log(step: &mut Step, run_id: &str, message: &str) -> anyhow::Resul
     }
 }
 
-/// Reads the run, then PATCHes it. The run is read whenever links or a status are to be sent:
-/// for the links it already has (a PATCH replaces them), and so that a run that has already
-/// ended keeps its status, label and summary. The read may use the time up to
-/// [`Deadlines::read_run`]; the PATCH alone has the rest, so a slow read cannot starve it.
+/// Reads the run, then PATCHes it. The run is read before every PATCH but one that holds
+/// `externalRunId` alone: for the links it already has (a PATCH replaces them), and so that a
+/// run that has already ended keeps its status, label and summary. The read may use the time
+/// up to [`Deadlines::read_run`]; the PATCH alone has the rest, so a slow read cannot starve
+/// it.
 ///
 /// [`Deadlines::read_run`]: super::Deadlines
 async fn update_run(
     step: &mut Step,
     run_id: &str,
     report: &Report,
-    status: Option<Status>,
-    summary: Option<String>,
+    changes: Changes,
 ) -> anyhow::Result<()> {
     let job_url = if report.job_link {
         step.job.job_url(step.inputs.job_id.as_deref())
@@ -301,7 +358,7 @@ async fn update_run(
     };
     let mut wanted: Vec<String> = report.links.clone();
     wanted.extend(job_url);
-    let current = if wanted.is_empty() && status.is_none() {
+    let current = if wanted.is_empty() && changes.is_empty() {
         None
     } else {
         read_before_patch(step, run_id, !wanted.is_empty()).await?
@@ -310,17 +367,16 @@ async fn update_run(
         .as_ref()
         .filter(|_| !wanted.is_empty())
         .map(|run| union_links(run.get("link"), &wanted));
-    let label = report
-        .label
-        .clone()
-        .or_else(|| status.and_then(Status::default_label).map(str::to_string));
-    let summary = summary.or_else(|| status.map(|s| generated_summary(step, s)));
-    let (status, label, summary) = match ended_status(current.as_ref()) {
+    let Changes {
+        status,
+        label,
+        summary,
+    } = match ended_status(current.as_ref()) {
         Some(ended) => {
-            keep_what_the_run_ended_with(step, &ended, status, label.is_some(), summary.is_some());
-            (None, None, None)
+            keep_what_the_run_ended_with(step, &ended, &changes);
+            Changes::default()
         }
-        None => (status, label, summary),
+        None => changes,
     };
     let mut body = Map::new();
     if let Some(s) = status {
@@ -356,7 +412,7 @@ async fn update_run(
 /// The run as it is before the PATCH, or `None` when it cannot be read in time: the update
 /// matters more than the links, so it is then sent without them (sending links unread would
 /// replace the ones the run has). A run Port does not know is an error: it cannot be updated
-/// either.
+/// either. So is a read cut short because the step was cancelled: nothing more is sent.
 async fn read_before_patch(
     step: &mut Step,
     run_id: &str,
@@ -364,7 +420,7 @@ async fn read_before_patch(
 ) -> anyhow::Result<Option<Value>> {
     match get_run(step, run_id, step.deadlines.read_run).await {
         Ok(run) => Ok(Some(run)),
-        Err(e) if e.code() == Some("not_found") => {
+        Err(e) if e.code() == Some("not_found") || matches!(e, PortError::Stopped { .. }) => {
             Err(anyhow::Error::new(e).context(format!("cannot read Port run {run_id}")))
         }
         Err(e) => {
@@ -397,27 +453,21 @@ fn ended_status(current: Option<&Value>) -> Option<String> {
 /// A run that has already ended keeps what it ended with: its status, label and summary are
 /// the record of the request that started it (Port's integration or an earlier attempt wrote
 /// them), so a later step, a re-run above all, sends none of them; links may still be added.
-fn keep_what_the_run_ended_with(
-    step: &mut Step,
-    ended: &str,
-    status: Option<Status>,
-    label: bool,
-    summary: bool,
-) {
-    let others = match (label, summary) {
+fn keep_what_the_run_ended_with(step: &mut Step, ended: &str, changes: &Changes) {
+    let others = match (changes.label.is_some(), changes.summary.is_some()) {
         (true, true) => Some(("label and summary", "were", "they")),
         (true, false) => Some(("label", "was", "it")),
         (false, true) => Some(("summary", "was", "it")),
         (false, false) => None,
     };
-    let effect = match (status, others) {
+    let effect = match (changes.status, others) {
         (Some(s), None) => format!(
             "its status was left as it is instead of being set to {}",
             s.port_value()
         ),
-        (Some(s), Some((others, _, they))) => format!(
+        (Some(s), Some((others, were, they))) => format!(
             "its status was left as it is instead of being set to {}, and its {others} as \
-             {they} were",
+             {they} {were}",
             s.port_value()
         ),
         (None, Some((others, were, they))) => {
@@ -556,25 +606,30 @@ fn union_links(current: Option<&Value>, wanted: &[String]) -> Vec<String> {
     links
 }
 
-/// "GitHub Actions job `deploy` in acme/payments succeeded (run 1234, attempt 1)".
-fn generated_summary(step: &Step, status: Status) -> String {
-    let job = &step.job;
-    let mut s = "GitHub Actions job".to_string();
-    if let Some(name) = &job.job {
-        s.push_str(&format!(" `{name}`"));
-    }
-    if let Some(repo) = &job.repository {
+/// The summary of a run finished with `status` when none is given: "GitHub Actions job
+/// `deploy` in acme/payments succeeded after 2m10s (run 1234, attempt 1)", `took` being how
+/// long the job took, when known.
+pub(super) fn generated_summary(step: &Step, status: Status, took: Option<Duration>) -> String {
+    let mut s = format!("GitHub Actions {}", super::track::job_name(step));
+    if let Some(repo) = &step.job.repository {
         s.push_str(&format!(" in {repo}"));
     }
-    s.push(' ');
-    s.push_str(status.verb());
-    if let Some(run) = &job.run_id {
-        s.push_str(&format!(
-            " (run {run}, attempt {})",
-            job.run_attempt.as_deref().unwrap_or("1")
-        ));
+    s.push_str(&format!(" {}{}", status.verb(), took_text(took)));
+    if let Some(run) = &step.job.run_id {
+        s.push_str(&format!(" (run {run}, attempt {})", attempt(step)));
     }
     s
+}
+
+/// " after 2m10s", or nothing when how long is not known.
+pub(super) fn took_text(took: Option<Duration>) -> String {
+    took.map(|d| format!(" after {}", humantime(d)))
+        .unwrap_or_default()
+}
+
+/// The workflow run's attempt: "1" for the first, and when the runner did not say.
+pub(super) fn attempt(step: &Step) -> &str {
+    step.job.run_attempt.as_deref().unwrap_or("1")
 }
 
 pub(super) fn run_link(step: &Step, run_id: &str) -> String {

@@ -10,10 +10,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::run::Report;
+use super::run::{self, Report};
 use super::{ResolvedRun, Step};
 use crate::inputs::{self, Finish, InputError, Inputs, Status};
-use crate::port::humantime;
 use crate::runner::Outputs;
 use crate::Env;
 
@@ -178,12 +177,12 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-/// "job `deploy`", or "the job" when the runner did not say; a leg of a matrix adds its place
-/// and values: "job `test` (leg 2 of 3: os: ubuntu-latest)".
-fn job_name(step: &Step) -> String {
+/// "job `deploy`", or "job" when the runner did not say; a leg of a matrix adds its place and
+/// values: "job `test` (leg 2 of 3: os: ubuntu-latest)".
+pub(super) fn job_name(step: &Step) -> String {
     let name = match &step.job.job {
         Some(name) => format!("job `{name}`"),
-        None => "the job".to_string(),
+        None => "job".to_string(),
     };
     match leg(step) {
         Some(leg) => format!("{name} ({leg})"),
@@ -191,13 +190,19 @@ fn job_name(step: &Step) -> String {
     }
 }
 
-/// "leg 2 of 3: os: ubuntu-latest" for a job that is one leg of a matrix (`jobTotal` over 1).
-fn leg(step: &Step) -> Option<String> {
+/// "leg 2 of 3" for a job that is one leg of a matrix (`jobTotal` over 1), "one leg of 3"
+/// when its place is not known.
+fn leg_place(step: &Step) -> Option<String> {
     let total = step.inputs.job_total.filter(|t| *t > 1)?;
-    let mut leg = match step.inputs.job_index {
+    Some(match step.inputs.job_index {
         Some(i) => format!("leg {} of {total}", i + 1),
         None => format!("one leg of {total}"),
-    };
+    })
+}
+
+/// The leg's place with its matrix values: "leg 2 of 3: os: ubuntu-latest".
+fn leg(step: &Step) -> Option<String> {
+    let mut leg = leg_place(step)?;
     if let Some(values) = &step.inputs.job_matrix {
         leg.push_str(&format!(": {values}"));
     }
@@ -214,37 +219,15 @@ fn finishes_run(step: &Step) -> bool {
     }
 }
 
-/// The label a finished run keeps: the outcome's, whatever label it had while the job ran.
-fn finished_label(status: Status) -> &'static str {
-    match status {
-        Status::Success => "Succeeded",
-        Status::Failure => "Failed",
-        Status::Cancelled => "Cancelled",
-    }
-}
-
 /// The label of a run this job does not finish: the running label no longer holds, and the
 /// run's outcome is not known yet, so it says which job ended how ("deploy succeeded",
 /// "test (leg 2 of 3) failed").
 fn ended_job_label(step: &Step, status: Option<Status>) -> String {
     let mut who = step.job.job.clone().unwrap_or_else(|| "Job".to_string());
-    if let (Some(total), Some(i)) = (
-        step.inputs.job_total.filter(|t| *t > 1),
-        step.inputs.job_index,
-    ) {
-        who.push_str(&format!(" (leg {} of {total})", i + 1));
+    if let Some(place) = leg_place(step) {
+        who.push_str(&format!(" ({place})"));
     }
-    let how = match status {
-        Some(Status::Success) => "succeeded",
-        Some(Status::Failure) => "failed",
-        Some(Status::Cancelled) => "cancelled",
-        None => "ended",
-    };
-    format!("{who} {how}")
-}
-
-fn attempt(step: &Step) -> &str {
-    step.job.run_attempt.as_deref().unwrap_or("1")
+    format!("{who} {}", status.map_or("ended", Status::ended))
 }
 
 /// The main stage: save the run for the post stage, and say what to report of the start (a
@@ -264,7 +247,7 @@ pub fn start(step: &mut Step) -> anyhow::Result<Report> {
         log_line: Some(format!(
             "GitHub Actions {} started (attempt {})",
             job_name(step),
-            attempt(step)
+            run::attempt(step)
         )),
         ..tracking(step)
     };
@@ -309,28 +292,21 @@ fn save_state(step: &Step, run: &ResolvedRun) -> anyhow::Result<()> {
 }
 
 /// The post stage: the job's status becomes the run's, labelled with the outcome ("Succeeded",
-/// "Failed", "Cancelled") and with a generated summary and a last log line. A job that does
-/// not finish the run (`finish: false`, or a leg of a matrix) posts its line and a label saying
-/// how it ended. Returns what to report.
+/// "Failed", "Cancelled": the running label does not finish the run) and with a generated
+/// summary and a last log line. A job that does not finish the run (`finish: false`, or a leg
+/// of a matrix) posts its line and a label saying how it ended. Returns what to report.
 pub fn end(step: &mut Step, saved: &Saved) -> Report {
     let took = saved
         .started_at
         .map(|t| Duration::from_secs(now_secs().saturating_sub(t)));
     let status = step.inputs.job_status;
-    let outcome = match status {
-        Some(Status::Success) => "succeeded",
-        Some(Status::Failure) => "failed",
-        Some(Status::Cancelled) => "was cancelled",
-        None => "ended",
-    };
-    let took_text = took
-        .map(|d| format!(" after {}", humantime(d)))
-        .unwrap_or_default();
     let mut report = Report {
         log_line: Some(format!(
-            "GitHub Actions {} {outcome}{took_text} (attempt {})",
+            "GitHub Actions {} {}{} (attempt {})",
             job_name(step),
-            attempt(step)
+            status.map_or("ended", Status::verb),
+            run::took_text(took),
+            run::attempt(step)
         )),
         ..tracking(step)
     };
@@ -358,17 +334,9 @@ pub fn end(step: &mut Step, saved: &Saved) -> Report {
         );
         return report;
     };
-    report.label = Some(finished_label(status).to_string());
+    report.label = Some(status.finished_label().to_string());
     report.status = Some(status);
-    let mut summary = format!("GitHub Actions {}", job_name(step));
-    if let Some(repo) = &step.job.repository {
-        summary.push_str(&format!(" in {repo}"));
-    }
-    summary.push_str(&format!(" {outcome}{took_text}"));
-    if let Some(run) = &step.job.run_id {
-        summary.push_str(&format!(" (run {run}, attempt {})", attempt(step)));
-    }
-    report.summary = Some(summary);
+    report.summary = Some(run::generated_summary(step, status, took));
     report
 }
 

@@ -1120,7 +1120,7 @@ fn a_cancelled_upsert_at_port_says_port_may_have_written_it() {
 
 /// Starts `step` against `port`, waits until its request matching `line` has reached Port (and
 /// hangs there), then sends `signal` as the runner does on cancel.
-fn signal_while_hung(port: &StandIn, step: Step, line: &str, signal: i32) -> Outcome {
+pub(crate) fn signal_while_hung(port: &StandIn, step: Step, line: &str, signal: i32) -> Outcome {
     let running = step.spawn();
     let started = Instant::now();
     while !lines(port).iter().any(|l| l == line) {

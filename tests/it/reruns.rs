@@ -397,3 +397,27 @@ fn a_re_run_of_a_tracked_job_leaves_the_run_as_it_ended_and_adds_the_job_link() 
     assert_run_as_it_ended(&port);
     assert_spec_clean(&port);
 }
+
+#[test]
+fn a_label_and_summary_alone_are_not_written_over_an_ended_run() {
+    let port = stand_in_with_ended_run();
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("statusLabel", "Hacked")
+        .input("summary", "overwritten")
+        .input("addJobLink", "false")
+        .run();
+    out.assert_success();
+    assert_eq!(lines(&port), [TOKEN, GET_RUN], "read, and nothing written");
+    assert_run_as_it_ended(&port);
+    let w = warnings(&out);
+    assert_eq!(w.len(), 1, "{}", out.stdout);
+    assert!(
+        w[0].contains(
+            "Port run r_demo had already ended with FAILURE; its label and summary were left \
+             as they were."
+        ),
+        "{}",
+        w[0]
+    );
+}

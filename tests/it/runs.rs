@@ -1,11 +1,12 @@
 //! Reporting to a Port run: status, label, summary, links, log lines, and one step that
 //! writes an entity and finishes the run.
 
-use port_stand_in::StandIn;
+use port_stand_in::{FaultKind, StandIn};
 use serde_json::json;
 
 use crate::support::{
-    assert_spec_clean, lines, stand_in_with_run, Step, JOB_URL, WORKFLOW_RUN_URL,
+    assert_spec_clean, fault, lines, respond, stand_in_with_run, Outcome, Step, JOB_URL,
+    WORKFLOW_RUN_URL,
 };
 
 fn patch_body(port: &StandIn) -> serde_json::Value {
@@ -86,7 +87,7 @@ fn link_input_is_added_to_the_links_the_run_had() {
 }
 
 #[test]
-fn without_the_job_link_and_no_link_input_the_run_is_not_read() {
+fn a_summary_without_links_is_sent_once_the_run_is_read() {
     let port = stand_in_with_run();
     Step::new(&port)
         .input("operation", "PATCH_RUN")
@@ -95,10 +96,12 @@ fn without_the_job_link_and_no_link_input_the_run_is_not_read() {
         .input("externalRunId", "deploy-77")
         .run()
         .assert_success();
+    // Read first, so that a run that has already ended keeps its summary.
     assert_eq!(
         lines(&port),
         [
             "POST /v1/auth/access_token",
+            "GET /v1/actions/runs/r_demo?version=v2",
             "PATCH /v1/actions/runs/r_demo"
         ]
     );
@@ -170,17 +173,27 @@ fn a_failed_entity_write_finishes_the_run_as_failure_with_the_error() {
         .input("properties", r#"{"replicas": "three"}"#)
         .input("logMessage", "Entity written")
         .input("status", "success")
+        .input("statusLabel", "Deployed")
         .run();
     out.assert_failure(
         "Port API 422 blueprint_schema_mismatch: property \"replicas\" must be a number",
     );
-    let run = port.run("r_demo").unwrap();
-    assert_eq!(run["status"], "FAILURE");
-    let summary = run["summary"].as_str().unwrap();
+    // The label given for the success the step expected is not sent.
+    let body = patch_body(&port);
+    assert_eq!(body["status"], "FAILURE");
+    assert_eq!(body["statusLabel"], "Failed", "{body:#}");
+    let summary = body["summary"].as_str().unwrap();
     assert!(
-        summary.contains("blueprint_schema_mismatch"),
+        summary.starts_with("cannot upsert the entity in blueprint 'service': ")
+            && summary.contains(
+                "Port API 422 blueprint_schema_mismatch: property \"replicas\" must be a number"
+            ),
         "run summary: {summary}"
     );
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "FAILURE");
+    assert_eq!(run["statusLabel"], "Failed");
+    assert_eq!(run["summary"], summary);
     assert!(port.logs("r_demo").is_empty(), "no success log line");
 }
 
@@ -358,4 +371,163 @@ fn an_external_run_id_alone_is_sent_to_the_run() {
     );
     assert_eq!(patch_body(&port), json!({"externalRunId": "deploy-77"}));
     assert_eq!(port.run("r_demo").unwrap()["externalRunId"], "deploy-77");
+}
+
+#[test]
+fn a_status_after_a_running_label_ends_the_run_with_the_outcomes_label() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("statusLabel", "Deploying")
+        .run()
+        .assert_success();
+    assert_eq!(port.run("r_demo").unwrap()["statusLabel"], "Deploying");
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "failure")
+        .run()
+        .assert_success();
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "FAILURE");
+    assert_eq!(run["statusLabel"], "Failed", "{run:#}");
+}
+
+#[test]
+fn a_success_without_a_label_is_labelled_succeeded() {
+    let port = stand_in_with_run();
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .run();
+    out.assert_success();
+    let body = patch_body(&port);
+    assert_eq!(body["status"], "SUCCESS");
+    assert_eq!(body["statusLabel"], "Succeeded");
+    assert_eq!(port.run("r_demo").unwrap()["statusLabel"], "Succeeded");
+    assert!(
+        out.summary.contains("finished: **SUCCESS** (Succeeded)"),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn a_success_with_a_label_keeps_the_label_given() {
+    let port = stand_in_with_run();
+    Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .input("statusLabel", "Deployed")
+        .run()
+        .assert_success();
+    assert_eq!(patch_body(&port)["statusLabel"], "Deployed");
+    let run = port.run("r_demo").unwrap();
+    assert_eq!(run["status"], "SUCCESS");
+    assert_eq!(run["statusLabel"], "Deployed");
+}
+
+/// A PATCH_RUN step finishing `r_demo` (with `inputs` added), cancelled by SIGTERM while its
+/// request `line` hangs at Port.
+fn cancelled_while_at_port(port: &StandIn, line: &str, inputs: &[(&str, &str)]) -> Outcome {
+    fault(port, line.split('?').next().unwrap(), FaultKind::Hang);
+    let mut step = Step::new(port)
+        .input("operation", "PATCH_RUN")
+        .input("status", "success")
+        .input("requestTimeout", "60s")
+        .input("timeout", "120s");
+    for (name, value) in inputs {
+        step = step.input(name, value);
+    }
+    crate::faults::signal_while_hung(port, step, line, libc::SIGTERM)
+}
+
+#[test]
+fn a_cancel_during_the_read_of_the_run_sends_nothing_more_and_says_nothing_was_updated() {
+    let port = stand_in_with_run();
+    let out = cancelled_while_at_port(&port, "GET /v1/actions/runs/r_demo?version=v2", &[]);
+    out.assert_failure(
+        "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot read Port run \
+         r_demo: GET /v1/actions/runs/r_demo got no answer: the step was cancelled (SIGTERM)",
+    );
+    for untrue in [
+        "without adding links",
+        "updating it",
+        "Run links not updated",
+    ] {
+        assert!(!out.stdout.contains(untrue), "{untrue}: {}", out.stdout);
+        assert!(!out.summary.contains(untrue), "{untrue}: {}", out.summary);
+    }
+    assert!(!out.summary.contains("finished: "), "{}", out.summary);
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "GET /v1/actions/runs/r_demo?version=v2"
+        ]
+    );
+    assert_eq!(port.run("r_demo").unwrap()["status"], "IN_PROGRESS");
+}
+
+#[test]
+fn a_lost_log_line_and_a_refused_update_are_each_reported_on_their_own() {
+    let port = stand_in_with_run();
+    respond(
+        &port,
+        "POST /v1/actions/runs/r_demo/logs",
+        500,
+        &[],
+        json!({"ok": false, "error": "internal_error", "message": "logs are down"}),
+    );
+    respond(
+        &port,
+        "PATCH /v1/actions/runs/r_demo",
+        422,
+        &[],
+        json!({"ok": false, "error": "invalid_request", "message": "status refused"}),
+    );
+    let out = Step::new(&port)
+        .input("operation", "PATCH_RUN")
+        .input("logMessage", "Deployed")
+        .input("status", "success")
+        .run();
+    out.assert_failure(
+        "cannot update Port run r_demo: Port API 422 invalid_request: status refused",
+    );
+    let errors = out.errors();
+    assert_eq!(errors.len(), 1, "{}", out.stdout);
+    assert!(
+        !errors[0].contains("log line"),
+        "the update's error is not put inside the log line's: {}",
+        errors[0]
+    );
+    assert!(
+        out.stdout.contains(
+            "::warning title=Log line not posted::cannot post the log line to Port run r_demo: \
+             Port API 500 internal_error: logs are down"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_cancel_while_the_log_line_is_at_port_is_the_one_thing_said() {
+    let port = stand_in_with_run();
+    let out = cancelled_while_at_port(
+        &port,
+        "POST /v1/actions/runs/r_demo/logs",
+        &[("logMessage", "Deployed")],
+    );
+    out.assert_failure(
+        "the step was cancelled (SIGTERM): nothing more was sent to Port: cannot post the log \
+         line to Port run r_demo: POST /v1/actions/runs/r_demo/logs got no answer",
+    );
+    assert!(!out.stdout.contains("::warning"), "{}", out.stdout);
+    assert_eq!(
+        lines(&port),
+        [
+            "POST /v1/auth/access_token",
+            "POST /v1/actions/runs/r_demo/logs"
+        ]
+    );
 }

@@ -641,3 +641,27 @@ fn a_run_id_from_the_look_up_that_is_not_one_path_segment_is_not_used() {
     );
     out.assert_failure("input 'runId' is required for PATCH_RUN");
 }
+
+#[test]
+fn a_leg_whose_place_is_not_known_is_named_the_same_in_its_line_and_its_label() {
+    let port = stand_in_with_dispatched_run();
+    let start = no_port_input(Step::track_start(&port))
+        .input("jobIndex", "")
+        .input("jobTotal", "3")
+        .run();
+    start.assert_success();
+    no_port_input(Step::track_end(&port, "success", &start.state))
+        .input("jobIndex", "")
+        .input("jobTotal", "3")
+        .run()
+        .assert_success();
+    assert_eq!(
+        port.run("r_gh").unwrap()["statusLabel"],
+        "deploy (one leg of 3) succeeded"
+    );
+    assert!(
+        log_messages(&port)[1].starts_with("GitHub Actions job `deploy` (one leg of 3) succeeded"),
+        "{:?}",
+        log_messages(&port)
+    );
+}

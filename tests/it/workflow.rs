@@ -74,6 +74,7 @@ fn upsert_then_final_status_from_the_event_alone() {
         patch.body,
         Some(json!({
             "status": "SUCCESS",
+            "statusLabel": "Succeeded",
             "summary": "GitHub Actions job `deploy` in acme/payments succeeded (run 1234, attempt 1)",
             "link": [WORKFLOW_RUN_URL, JOB_URL],
         }))
